@@ -1,0 +1,76 @@
+"""The only module that sends mail: to an outbox folder by default, by SMTP when configured.
+
+SMTP settings come from the environment only (secrets never live in committed files):
+  MIGWATCH_SMTP_HOST       server name; when unset, digests go to the outbox folder
+  MIGWATCH_SMTP_PORT       default 587 (starttls), 465 (ssl) or 25 (none)
+  MIGWATCH_SMTP_SECURITY   starttls (default) | ssl | none
+  MIGWATCH_SMTP_USER, MIGWATCH_SMTP_PASSWORD   optional login
+  MIGWATCH_SMTP_TIMEOUT    seconds, default 30
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    security: str
+    user: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    def describe(self) -> str:
+        return f"smtp://{self.host}:{self.port} ({self.security})"
+
+
+def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
+    env = os.environ if env is None else env
+    host = env.get("MIGWATCH_SMTP_HOST")
+    if not host:
+        return None
+    security = env.get("MIGWATCH_SMTP_SECURITY", "starttls").lower()
+    if security not in ("starttls", "ssl", "none"):
+        raise ValueError(f"MIGWATCH_SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
+    default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
+    return SmtpSettings(host=host, port=int(env.get("MIGWATCH_SMTP_PORT", default_port)),
+                        security=security, user=env.get("MIGWATCH_SMTP_USER") or None,
+                        password=env.get("MIGWATCH_SMTP_PASSWORD") or None,
+                        timeout=float(env.get("MIGWATCH_SMTP_TIMEOUT", 30)))
+
+
+def write_outbox(msg: EmailMessage, outbox: Path, name: str) -> Path:
+    """Atomic: the .eml appears whole or not at all (write, fsync, rename)."""
+    outbox.mkdir(parents=True, exist_ok=True)
+    final = outbox / f"{name}.eml"
+    tmp = outbox / f".{name}.eml.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(msg.as_bytes())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+    return final
+
+
+def send_smtp(msg: EmailMessage, smtp: SmtpSettings) -> None:
+    """Raises smtplib/OSError on failure: the caller records the digest as not delivered."""
+    context = ssl.create_default_context()
+    client: smtplib.SMTP
+    if smtp.security == "ssl":
+        client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)
+    else:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    with client:
+        if smtp.security == "starttls":
+            client.starttls(context=context)
+        if smtp.user:
+            client.login(smtp.user, smtp.password or "")
+        client.send_message(msg)

@@ -1,0 +1,166 @@
+"""`migwatch` command line. Exit status: 0 ok; 1 unexpected error; 2 bad usage or
+configuration; 3 the run finished but some outlets or recipients failed; 4 every outlet failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flows.settings import ConfigError, default_db_path, load_settings
+from flows.stages.topics import RulesError, load_rules
+
+EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 1, 2, 3
+
+
+def _db(args: argparse.Namespace) -> Path:
+    return Path(args.db) if args.db else default_db_path()
+
+
+def _print_ingest(report: object) -> None:
+    from flows.ingest import IngestReport
+
+    assert isinstance(report, IngestReport)
+    print(f"\nIngest run {report.run_id}: {report.status}")
+    print(f"{'outlet':<16} {'status':<7} {'new':>4} {'dups':>5} {'pages':>6} {'failed':>7}  error")
+    for s in report.sources:
+        err = (s.error or "")[:110]
+        print(f"{s.source:<16} {'ok' if s.ok else 'FAILED':<7} {s.new_articles:>4} "
+              f"{s.duplicates:>5} {s.pages_fetched:>6} {s.pages_failed:>7}  {err}")
+    failed = [s for s in report.sources if not s.ok]
+    print(f"{report.new_articles} new articles from {len(report.sources) - len(failed)} of "
+          f"{len(report.sources)} outlets; warehouse: {report.db_path}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from flows.ingest import ingest_flow
+
+    load_rules(load_settings(args.config).topics_path)  # fail fast, before Prefect starts
+    report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
+    _print_ingest(report)
+    return report.exit_code
+
+
+def _print_digest(results: list) -> int:
+    code = 0
+    for r in results:
+        if r.error:
+            code = EXIT_PARTIAL
+            print(f"digest for {r.recipient}: NOT delivered ({r.error}); retried next run")
+        elif r.n_items:
+            print(f"digest for {r.recipient}: {r.n_items} articles -> {r.location}")
+        else:
+            print(f"digest for {r.recipient}: nothing new")
+    return code
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from flows.digest import digest_flow
+
+    load_settings(args.config)
+    return _print_digest(digest_flow(config_path=args.config, db_path=str(_db(args))))
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from warehouse.db import connect
+
+    con = connect(_db(args), read_only=True, retry_seconds=30)
+    try:
+        rel = con.sql(args.query)
+        if rel is None:
+            print("(statement executed)")
+        else:
+            rel.show(max_width=10_000, max_rows=args.max_rows)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows.status import render_status
+
+    text, code = render_status(_db(args))
+    print(text)
+    return code
+
+
+def cmd_retag(args: argparse.Namespace) -> int:
+    from flows.retag import retag
+
+    settings = load_settings(args.config)
+    changes = retag(_db(args), settings.topics_path)
+    print(f"{'topic':<22} {'before':>7} {'after':>7} {'added':>6} {'removed':>8}")
+    for c in changes:
+        print(f"{c.topic:<22} {c.before:>7} {c.after:>7} {c.added:>6} {c.removed:>8}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(db=_db(args), port=args.port, keep_serving=args.keep_serving)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="migwatch", description="News monitor for Tajik-Russian labour migration.",
+        epilog="Exit status: 0 ok, 1 unexpected error, 2 bad usage or configuration, "
+               "3 finished but some outlets/recipients failed, 4 every outlet failed.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, help: str, config: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        if config:
+            sp.add_argument("--config", metavar="PATH",
+                            help="sources file (default: $MIGWATCH_CONFIG or ./sources.toml "
+                                 "of the project)")
+        sp.add_argument("--db", metavar="PATH",
+                        help=f"warehouse file (default: $MIGWATCH_DB or {default_db_path()})")
+        return sp
+
+    add("run", "Read every outlet, store new articles, tag and deduplicate them."
+        ).set_defaults(func=cmd_run)
+    add("digest", "Send each recipient what is new since their last digest."
+        ).set_defaults(func=cmd_digest)
+    sp = add("sql", "Run a read-only SQL query on the warehouse and print a table.", False)
+    sp.add_argument("query", help='e.g. "select lang, count(*) from articles group by 1"')
+    sp.add_argument("--max-rows", type=int, default=200)
+    sp.set_defaults(func=cmd_sql)
+    add("status", "Per-outlet health and the last runs.", False).set_defaults(func=cmd_status)
+    add("retag", "Re-apply the topic rules to every stored article.").set_defaults(
+        func=cmd_retag)
+    sp = add("demo", "Serve an offline replica of six outlets on 127.0.0.1, ingest it, and "
+             "write a digest.", False)
+    sp.add_argument("--port", type=int, default=8765, help="replica port (default 8765)")
+    sp.add_argument("--keep-serving", action="store_true",
+                    help="keep the replica running afterwards (Ctrl-C to stop)")
+    sp.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        return int(args.func(args))
+    except (ConfigError, RulesError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

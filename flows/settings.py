@@ -1,0 +1,262 @@
+"""Load `sources.toml` once into frozen, validated objects.
+
+Everything downstream trusts these objects, so every check lives here: an unknown key or a
+bad value stops start-up with a message naming the file, the key and (where it can be found)
+the line, instead of surfacing later as a confusing failure halfway through a run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "sources.toml"
+DEFAULT_TOPICS = PROJECT_ROOT / "topics.toml"
+KEY_RE = re.compile(r"^[a-z][a-z0-9_]{1,47}$")
+LANGS = ("en", "ru", "tg")
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names file, key and line."""
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    allow_private_addresses: bool = False
+    user_agent: str = "migwatch/0.1 (+https://github.com/migwatch/migwatch; news monitor)"
+    timeout: float = 20.0
+    max_bytes: int = 10_000_000
+    max_redirects: int = 5
+    concurrency: int = 8
+    max_articles_per_source: int = 200
+
+
+@dataclass(frozen=True)
+class DedupSettings:
+    threshold: float = 0.8
+    shingle_size: int = 4
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    recipients: tuple[str, ...] = ("analysts@example.org",)
+    sender: str = "migwatch@localhost"
+    outbox: Path = PROJECT_ROOT / "var" / "outbox"
+    max_items_per_topic: int = 20
+    window_days: int = 7
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    name: str
+    feeds: tuple[str, ...]
+    language: str | None = None
+    homepage: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    sources: tuple[Source, ...]
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    dedup: DedupSettings = field(default_factory=DedupSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
+    topics_path: Path = DEFAULT_TOPICS
+
+    def source(self, key: str) -> Source:
+        for s in self.sources:
+            if s.key == key:
+                return s
+        raise KeyError(key)
+
+
+def default_db_path() -> Path:
+    """The warehouse file: MIGWATCH_DB, else a file under the project."""
+    env = os.environ.get("MIGWATCH_DB")
+    return Path(env) if env else PROJECT_ROOT / "var" / "migwatch.duckdb"
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("MIGWATCH_CONFIG")
+    return Path(env) if env else DEFAULT_CONFIG
+
+
+def _line_of(text: str, key: str, section: str | None, occurrence: int = 0) -> int | None:
+    """Best-effort line number of `key = …` inside the n-th `section` block (tomllib has none)."""
+    lines = text.splitlines()
+    start = 0
+    if section is not None:
+        header = re.compile(rf"^\s*\[\[?\s*{re.escape(section)}\s*\]\]?\s*$")
+        seen = -1
+        for i, line in enumerate(lines):
+            if header.match(line):
+                seen += 1
+                if seen == occurrence:
+                    start = i
+                    break
+        else:
+            return None
+    key_re = re.compile(rf"^\s*{re.escape(key)}\s*=")
+    for i in range(start, len(lines)):
+        if i > start and section is not None and re.match(r"^\s*\[", lines[i]):
+            break
+        if key_re.match(lines[i]):
+            return i + 1
+    return start + 1 if section is not None else None
+
+
+class _Reader:
+    """Pulls typed values out of one TOML table and reports problems precisely."""
+
+    def __init__(self, path: Path, text: str, table: dict[str, Any], where: str,
+                 section: str | None, occurrence: int = 0) -> None:
+        self.path, self.text, self.table = path, text, table
+        self.where, self.section, self.occurrence = where, section, occurrence
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        line = _line_of(self.text, key, self.section, self.occurrence)
+        at = f"{self.path}:{line}" if line else str(self.path)
+        name = f"{self.where}.{key}" if self.where else key
+        return ConfigError(f"{at}: {name}: {message}")
+
+    def check_keys(self, allowed: set[str]) -> None:
+        for key in self.table:
+            if key not in allowed:
+                raise self.fail(key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None,
+            required: bool = False) -> Any:
+        if key not in self.table:
+            if required:
+                raise self.fail(key, "is required")
+            return default
+        value = self.table[key]
+        if isinstance(value, bool) and kind in (int, float):
+            raise self.fail(key, f"expected a number, got {value!r}")
+        if kind is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            raise self.fail(key, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def positive(self, key: str, kind: type, default: Any) -> Any:
+        value = self.get(key, kind, default)
+        if value <= 0:
+            raise self.fail(key, f"must be > 0, got {value!r}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...] = (), required: bool = False
+                ) -> tuple[str, ...]:
+        value = self.get(key, list, None, required)
+        if value is None:
+            return default
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise self.fail(key, "expected a list of non-empty strings")
+        return tuple(v.strip() for v in value)
+
+
+def _url(reader: _Reader, key: str, url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise reader.fail(key, f"not an http(s) URL: {url!r}")
+    return url
+
+
+def _parse_sources(path: Path, text: str, raw: Any) -> tuple[Source, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{path}: sources: at least one [[sources]] table is required")
+    out: list[Source] = []
+    seen: set[str] = set()
+    for i, table in enumerate(raw):
+        r = _Reader(path, text, table, f"sources[{i}]", "sources", i)
+        r.check_keys({"key", "name", "feeds", "language", "homepage"})
+        key = r.get("key", str, required=True)
+        if not KEY_RE.match(key):
+            raise r.fail("key", f"{key!r} must be lower-case letters, digits and _ (2-48 chars)")
+        if key in seen or key == "seed":
+            raise r.fail("key", f"{key!r} is used twice or reserved")
+        seen.add(key)
+        feeds = tuple(_url(r, "feeds", u) for u in r.strings("feeds", required=True))
+        language = r.get("language", str)
+        if language is not None and language not in LANGS:
+            raise r.fail("language", f"{language!r} is not one of {', '.join(LANGS)}")
+        homepage = r.get("homepage", str)
+        out.append(Source(key=key, name=r.get("name", str, required=True), feeds=feeds,
+                          language=language,
+                          homepage=_url(r, "homepage", homepage) if homepage else None))
+    return tuple(out)
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """Parse and validate a sources file; raise ConfigError on the first problem."""
+    cfg_path = Path(path) if path is not None else default_config_path()
+    try:
+        text = cfg_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{cfg_path}: cannot read configuration: {exc.strerror}") from exc
+    return parse_settings(text, cfg_path)
+
+
+def parse_settings(text: str, path: Path) -> Settings:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    top = _Reader(path, text, data, "", None)
+    top.check_keys({"fetch", "dedup", "digest", "topics", "sources"})
+
+    f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
+    f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
+                  "max_redirects", "concurrency", "max_articles_per_source"})
+    fd = FetchSettings()
+    fetch = FetchSettings(
+        allow_private_addresses=f.get("allow_private_addresses", bool,
+                                      fd.allow_private_addresses),
+        user_agent=f.get("user_agent", str, fd.user_agent),
+        timeout=f.positive("timeout", float, fd.timeout),
+        max_bytes=f.positive("max_bytes", int, fd.max_bytes),
+        max_redirects=f.get("max_redirects", int, fd.max_redirects),
+        concurrency=f.positive("concurrency", int, fd.concurrency),
+        max_articles_per_source=f.positive("max_articles_per_source", int,
+                                           fd.max_articles_per_source),
+    )
+
+    d = _Reader(path, text, top.get("dedup", dict, {}), "dedup", "dedup")
+    d.check_keys({"threshold", "shingle_size"})
+    threshold = d.get("threshold", float, DedupSettings.threshold)
+    if not 0.3 <= threshold <= 1.0:
+        raise d.fail("threshold", f"must be between 0.3 and 1.0, got {threshold}")
+    shingle = d.get("shingle_size", int, DedupSettings.shingle_size)
+    if not 2 <= shingle <= 9:
+        raise d.fail("shingle_size", f"must be between 2 and 9, got {shingle}")
+    dedup = DedupSettings(threshold=threshold, shingle_size=shingle)
+
+    g = _Reader(path, text, top.get("digest", dict, {}), "digest", "digest")
+    g.check_keys({"recipients", "sender", "outbox", "max_items_per_topic", "window_days"})
+    gd = DigestSettings()
+    recipients = g.strings("recipients", gd.recipients)
+    for addr in recipients:
+        if not re.match(r"^[^@\s]+@[^@\s]+$", addr):
+            raise g.fail("recipients", f"not an email address: {addr!r}")
+    outbox = g.get("outbox", str)
+    digest = DigestSettings(
+        recipients=recipients,
+        sender=g.get("sender", str, gd.sender),
+        outbox=(path.parent / outbox) if outbox else gd.outbox,
+        max_items_per_topic=g.positive("max_items_per_topic", int, gd.max_items_per_topic),
+        window_days=g.positive("window_days", int, gd.window_days),
+    )
+
+    t = _Reader(path, text, top.get("topics", dict, {}), "topics", "topics")
+    t.check_keys({"rules"})
+    rules = t.get("rules", str)
+    topics_path = (path.parent / rules) if rules else DEFAULT_TOPICS
+
+    return Settings(path=path, sources=_parse_sources(path, text, data.get("sources")),
+                    fetch=fetch, dedup=dedup, digest=digest, topics_path=topics_path)

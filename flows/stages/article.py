@@ -1,0 +1,42 @@
+"""Extracted page (or seed file) -> Article: language, fingerprint and LSH bands computed.
+
+This is the CPU-heavy part of ingest besides extraction; it needs no database, so it runs in
+the fetching workers and the single writer only receives finished Articles.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.stages import dedup
+from flows.stages.language import detect_language
+from flows.stages.models import Article, Extracted, FeedItem
+
+
+def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
+                  hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
+                  canonical: str | None = None) -> Article:
+    normalised = dedup.normalise_text(extracted.text)
+    title = extracted.title or (item.title if item else None)
+    lang, confidence = detect_language(f"{title or ''}\n{extracted.text}", hint)
+    return Article(
+        source=source, url=url, canonical_url=canonical or dedup.canonical_url(url),
+        title=title, author=extracted.author,
+        published_at=extracted.published_at or (item.published_at if item else None),
+        text=extracted.text, lang=lang, lang_confidence=confidence,
+        text_hash=dedup.text_hash(normalised), n_words=len(extracted.text.split()),
+        bands=dedup.bands(dedup.signature(dedup.shingles(normalised, shingle_size))),
+        is_seed=is_seed, fetched_at=datetime.now(UTC))
+
+
+def seed_article(path: Path, shingle_size: int = 4) -> Article:
+    """A seed file -> Article. Its first meaningful line stands in for a title."""
+    text = path.read_text(encoding="utf-8").strip()
+    first = next((ln.strip() for ln in text.splitlines()
+                  if ln.strip() and not re.match(r"^[A-Z0-9 /#.,:()\-]+$", ln.strip())), "")
+    title = re.split(r"(?<=[.!?])\s", first)[0][:160]
+    return build_article("seed", f"seed:{path.stem}", Extracted(
+        title=title, author=None, published_at=None, text=text), shingle_size=shingle_size,
+        is_seed=True, canonical=f"seed:{path.stem}")

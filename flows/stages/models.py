@@ -1,0 +1,99 @@
+"""Plain data that flows between the stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One link announced by a feed; the feed's date and title are fallbacks for the page's."""
+
+    url: str
+    title: str | None = None
+    published_at: datetime | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """The outcome of one HTTP fetch: never an exception, always a value to log.
+
+    outcome: ok | not_modified | soft (may work next time) | hard (will not) | skipped
+    """
+
+    url: str
+    outcome: str
+    final_url: str | None = None
+    http_status: int | None = None
+    reason: str | None = None
+    body: bytes = b""
+    content_type: str | None = None
+    elapsed_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What trafilatura found on a page."""
+
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    text: str
+    canonical_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article ready to store: extracted, language known, dedup keys computed."""
+
+    source: str
+    url: str
+    canonical_url: str
+    title: str | None
+    author: str | None
+    published_at: datetime | None
+    text: str
+    lang: str
+    lang_confidence: float
+    text_hash: str
+    n_words: int
+    bands: tuple[int, ...] = field(repr=False, default=())
+    is_seed: bool = False
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FetchEvent:
+    """One row of the fetch log."""
+
+    source: str
+    kind: str
+    url: str
+    outcome: str
+    http_status: int | None = None
+    reason: str | None = None
+    n_bytes: int | None = None
+    elapsed_ms: int | None = None
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Harvest:
+    """Everything one outlet gave in one run, handed to the single writer."""
+
+    source: str
+    name: str
+    articles: tuple[Article, ...]
+    events: tuple[FetchEvent, ...]
+    rejected: tuple[tuple[str, str], ...] = ()   # (canonical_url, reason): not fetched again
+    feeds_ok: int = 0
+    feeds_failed: int = 0
+    pages_fetched: int = 0
+    pages_failed: int = 0
+    error: str | None = None

@@ -1,0 +1,66 @@
+"""A misbehaving HTTP server on 127.0.0.1: each path is a fault an outlet can commit."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+Route = Callable[[BaseHTTPRequestHandler], None]
+
+
+def send(h: BaseHTTPRequestHandler, status: int, body: bytes = b"",
+         ctype: str = "text/html; charset=utf-8", headers: dict[str, str] | None = None) -> None:
+    h.send_response(status)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(body)))
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.end_headers()
+    if body:
+        h.wfile.write(body)
+
+
+class FaultServer:
+    def __init__(self, routes: dict[str, Route]) -> None:
+        self.routes = routes
+        self.hits: Counter[str] = Counter()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?")[0]
+                server.hits[path] += 1
+                route = server.routes.get(path)
+                if route is None:
+                    send(self, 404, b"not found")
+                else:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        route(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def __enter__(self) -> FaultServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def slow(seconds: float) -> Route:
+    def route(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(seconds)
+        send(h, 200, b"<html>late</html>")
+    return route

@@ -1,0 +1,46 @@
+"""Small builders shared by tests (no fixtures here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from flows.stages.article import build_article
+from flows.stages.models import Article, Extracted
+from flows.stages.topics import load_rules
+from warehouse import store
+from warehouse.db import connect
+
+RULES = """
+[defaults]
+min_score = 3
+[topics.entry_bans]
+label = "Entry bans"
+terms = { en = ["entry ban*", "banned from entering"], ru = ["запрет* на въезд", "запрет* въезд*"] }
+exclude = { en = ["smoking ban*"] }
+[topics.remittances]
+label = "Remittances"
+terms = { en = ["remittance*", "money transfer*"] }
+context = { en = ["migrant*", "tajik*"] }
+"""
+
+
+def article(title: str, text: str, url: str = "https://example.org/a", source: str = "test"
+            ) -> Article:
+    return build_article(source, url, Extracted(title, None, None, text))
+
+
+def memory_warehouse(tmp_path: Path, rules: str = RULES) -> duckdb.DuckDBPyConnection:
+    path = tmp_path / "rules.toml"
+    path.write_text(rules, encoding="utf-8")
+    con = connect(tmp_path / "w.duckdb")
+    store.load_rules(con, load_rules(path))
+    return con
+
+
+def tags(con: duckdb.DuckDBPyConnection) -> dict[int, set[str]]:
+    out: dict[int, set[str]] = {}
+    for doc_id, topic in con.execute("SELECT doc_id, topic FROM doc_topic").fetchall():
+        out.setdefault(doc_id, set()).add(topic)
+    return out

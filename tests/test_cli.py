@@ -1,0 +1,95 @@
+"""The `migwatch` command as a user runs it: a subprocess, its exit status and its output."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.cli import parser
+from tests.conftest import ROOT
+
+COMMANDS = ["run", "digest", "demo", "sql", "status", "retag"]
+
+
+def migwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 300
+             ) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    proc = migwatch(command, "--help")
+    assert proc.returncode == 0 and "--db" in proc.stdout
+
+
+def test_help_names_every_command_and_exit_status() -> None:
+    proc = migwatch("--help")
+    assert proc.returncode == 0
+    for command in COMMANDS:
+        assert command in proc.stdout
+    assert "Exit status" in proc.stdout
+
+
+def test_readme_documents_every_command_and_view() -> None:
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert readme.splitlines()[3:5] == ["make demo    # set up .venv, serve an offline replica "
+                                        "of six outlets, ingest it, write a digest",
+                                        "make test    # set up .venv, then ruff, mypy and the "
+                                        "whole test suite"]
+    sub = next(a for a in parser()._actions if a.dest == "command")
+    for command in sub.choices:  # type: ignore[union-attr]
+        assert f"`migwatch {command}" in readme, command
+    from tests.test_warehouse import CONTRACT
+    for view, columns in CONTRACT.items():
+        assert f"**`{view}`**" in readme, view
+        for column in columns:
+            assert f"`{column}`" in readme, (view, column)
+
+
+def test_bad_configuration_exits_2_with_file_and_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text('[fetch]\ntimeout = "soon"\n', encoding="utf-8")
+    proc = migwatch("run", "--config", str(cfg), "--db", str(tmp_path / "w.duckdb"))
+    assert proc.returncode == 2
+    assert f"{cfg}:2: fetch.timeout: expected float" in proc.stderr
+
+
+def test_sql_is_read_only_and_prints_a_table(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    from warehouse.db import connect
+
+    connect(db).close()
+    proc = migwatch("sql", "select 41 + 1 as answer", "--db", str(db))
+    assert proc.returncode == 0 and "answer" in proc.stdout and "42" in proc.stdout
+    proc = migwatch("sql", "delete from doc", "--db", str(db))
+    assert proc.returncode == 2 and "read-only" in proc.stderr.lower()
+    proc = migwatch("sql", "select 1", "--db", str(tmp_path / "none.duckdb"))
+    assert proc.returncode == 2 and "no warehouse" in proc.stderr
+
+
+def test_shipped_sources_without_internet_fail_cleanly(tmp_path: Path) -> None:
+    """No internet here: every real outlet fails, each with its reason; only seeds stored."""
+    db = tmp_path / "w.duckdb"
+    proc = migwatch("run", "--db", str(db),
+                    env={"PREFECT_LOGGING_LEVEL": "ERROR"}, timeout=600)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    from flows.settings import load_settings
+
+    for source in load_settings().sources:
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith(source.key + " "))
+        assert "FAILED" in line and re.search(r"resolve|connection|refused|timeout", line), line
+    from warehouse.db import connect
+
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT count(*) FROM articles WHERE NOT is_seed").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM articles WHERE is_seed").fetchone() == (5,)
+    assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+    status = migwatch("status", "--db", str(db))
+    assert status.returncode == 3 and "failed x1" in status.stdout

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flows.stages.dedup import canonical_url, normalise_text, resemblance, shingles, text_hash
+
+SEEDS = Path(__file__).resolve().parent.parent / "warehouse" / "seeds"
+
+
+def test_tracking_fragment_scheme_and_www_do_not_matter() -> None:
+    base = canonical_url("https://asiaplustj.info/en/news/123?id=5")
+    for variant in [
+        "http://asiaplustj.info/en/news/123?id=5",
+        "https://www.asiaplustj.info/en/news/123?id=5#comments",
+        "https://ASIAPLUSTJ.info:443/en/news/123?utm_source=rss&id=5&utm_medium=feed",
+        "https://asiaplustj.info/en/news/123/?fbclid=abc&id=5&gclid=x",
+    ]:
+        assert canonical_url(variant) == base
+    assert canonical_url("https://asiaplustj.info/en/news/124?id=5") != base
+    assert canonical_url("https://asiaplustj.info/en/news/123?id=6") != base
+
+
+def test_query_order_is_stable_and_ports_kept() -> None:
+    assert canonical_url("http://h/x?b=2&a=1") == canonical_url("http://h/x?a=1&b=2")
+    assert canonical_url("http://127.0.0.1:8765/a") == "https://127.0.0.1:8765/a"
+
+
+@given(st.sampled_from(["http", "https"]), st.sampled_from(["", "www."]),
+       st.text(alphabet="abcxyz/", max_size=12),
+       st.dictionaries(st.sampled_from(["a", "b", "utm_source", "fbclid", "q"]),
+                       st.text(alphabet="xyz09", max_size=4), max_size=4))
+def test_canonical_url_is_idempotent(scheme: str, www: str, path: str, query: dict) -> None:
+    url = f"{scheme}://{www}example.org/{path}?" + "&".join(f"{k}={v}" for k, v in query.items())
+    once = canonical_url(url)
+    assert canonical_url(once) == once
+
+
+@given(st.text(max_size=200))
+def test_fingerprint_ignores_spacing_within_lines(text: str) -> None:
+    spaced = re.sub(r"[ \t]", " \t ", text)
+    assert text_hash(normalise_text(text)) == text_hash(normalise_text(spaced))
+
+
+def test_fingerprint_ignores_case_and_punctuation() -> None:
+    a = "Russia Lifts the Entry Ban on 10,000 migrants.\nMore follows."
+    b = "russia lifts the entry ban on 10 000 Migrants -- more follows"
+    assert text_hash(normalise_text(a)) == text_hash(normalise_text(b))
+
+
+def test_pdf_page_furniture_and_cable_routing_are_dropped() -> None:
+    page = "CABAR.asia analytical platform\nMigration from Tajikistan to Russia\n"
+    doc = "".join(page + f"Paragraph {i} about migrants and their work in Russia.\n"
+                  for i in range(4))
+    norm = normalise_text(doc)
+    assert "cabar" not in norm and "paragraph 3 about migrants" in norm
+    cable = (SEEDS / "002_60169047c1025eae.txt").read_text()
+    norm = normalise_text(cable)
+    assert "ruehln" not in norm and "amembassy" not in norm
+    assert "anvar boboev appeared optimistic" in norm
+
+
+def _edit(text: str, share: float, seed: int) -> str:
+    rnd = random.Random(seed)
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    for i in rnd.sample(range(len(sentences)), max(1, int(len(sentences) * share))):
+        words = sentences[i].split()
+        sentences[i] = " ".join([*words[:len(words) // 2], "reportedly", "officials", "said"])
+    return " ".join(sentences)
+
+
+def test_a_seed_with_edited_sentences_and_new_furniture_still_resembles() -> None:
+    seed = (SEEDS / "003_bb74ea62c49834b3.txt").read_text()
+    copy = "Subscribe to our newsletter\n" + _edit(seed, 0.1, 1) + "\nRead more: related news"
+    a, b = (shingles(normalise_text(t)) for t in (seed, copy))
+    assert resemblance(a, b) >= 0.8
+
+
+def test_two_articles_on_the_same_subject_do_not_resemble() -> None:
+    a = (SEEDS / "003_bb74ea62c49834b3.txt").read_text()
+    b = (SEEDS / "004_8b515f939acf059f.txt").read_text()
+    assert resemblance(shingles(normalise_text(a)), shingles(normalise_text(b))) < 0.2

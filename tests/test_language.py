@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from flows.stages.language import detect_language
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "langid"
+
+TAJIK = ("Вазорати меҳнат, муҳоҷират ва шуғли аҳолии Тоҷикистон хабар дод, ки шумораи "
+         "муҳоҷирони меҳнатӣ дар Русия кам шудааст.")
+RUSSIAN = ("Министерство внутренних дел России сообщило о новых правилах для трудовых "
+           "мигрантов из Таджикистана.")
+KAZAKH = ("Қазақстан Республикасының Еңбек және халықты әлеуметтік қорғау министрлігі "
+          "еңбек мигранттары туралы жаңа ережелерді жариялады.")
+
+
+@pytest.mark.parametrize(("text", "lang"), [
+    (TAJIK, "tg"), (RUSSIAN, "ru"),
+    ("The Russian Interior Ministry announced new rules for labour migrants.", "en"),
+])
+def test_languages_of_the_field(text: str, lang: str) -> None:
+    assert detect_language(text)[0] == lang
+
+
+def test_kazakh_is_not_taken_for_tajik() -> None:
+    assert detect_language(KAZAKH)[0] != "tg"
+
+
+def test_short_text_is_undetermined() -> None:
+    assert detect_language("Ок.") == ("und", 0.0)
+
+
+def test_detection_is_repeatable() -> None:
+    text = "Migrants mit Arbeitserlaubnis in Russland."
+    assert len({detect_language(text) for _ in range(5)}) == 1
+
+
+@pytest.mark.skipif(not DATA.exists(), reason="../shared/data/langid is absent (a user's clone)")
+def test_tajik_paragraphs_of_the_shared_set() -> None:
+    hits: Counter[tuple[str, bool]] = Counter()
+    for line in (DATA / "langid_paragraphs.tsv").read_text(encoding="utf-8").splitlines():
+        lang, _, text = line.partition("\t")
+        if lang in ("tg", "kk", "ru"):
+            hits[(lang, detect_language(text)[0] == "tg")] += 1
+    tg_total = hits[("tg", True)] + hits[("tg", False)]
+    assert tg_total and hits[("tg", True)] / tg_total >= 0.98
+    assert hits[("kk", True)] == 0
+    assert hits[("ru", True)] == 0

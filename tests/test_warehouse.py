@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from flows.stages.models import FetchEvent, Harvest
+from tests.helpers import article, memory_warehouse
+from warehouse import db as wdb
+from warehouse import store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONTRACT = {
+    "articles": ["id", "source", "url", "canonical_url", "title", "author", "published_at",
+                 "fetched_at", "lang", "lang_confidence", "text", "n_words", "is_seed",
+                 "duplicate_of", "similarity", "run_id"],
+    "article_topics": ["article_id", "topic", "label", "score", "evidence"],
+    "runs": ["run_id", "flow", "started_at", "finished_at", "status", "summary"],
+    "fetches": ["run_id", "source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",
+                "elapsed_ms", "logged_at"],
+    "outlet_health": ["source", "name", "last_run_at", "last_ok", "last_success_at",
+                      "consecutive_failures", "last_error", "articles", "last_new_articles",
+                      "runs"],
+}
+
+
+def test_views_keep_their_documented_columns(tmp_path: Path) -> None:
+    con = wdb.connect(tmp_path / "w.duckdb")
+    for view, columns in CONTRACT.items():
+        got = [r[0] for r in con.execute(f"DESCRIBE {view}").fetchall()]
+        assert got == columns, view
+
+
+def test_migrating_twice_is_safe_and_ledgered(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    con = wdb.connect(path)
+    first = con.execute("SELECT version, name FROM schema_migration").fetchall()
+    assert first and first[0] == (1, "initial")
+    assert wdb.migrate(con) == []
+    con.close()
+    con = wdb.connect(path)
+    assert con.execute("SELECT version, name FROM schema_migration").fetchall() == first
+
+
+def test_a_failing_migration_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                             ) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    for f in wdb.MIGRATIONS.glob("*.sql"):
+        (migrations / f.name).write_text(f.read_text())
+    (migrations / "0999_broken.sql").write_text(
+        "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM no_such_table;")
+    monkeypatch.setattr(wdb, "MIGRATIONS", migrations)
+    with pytest.raises(duckdb.Error):
+        wdb.connect(tmp_path / "w.duckdb")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    assert con.execute("SELECT max(version) FROM schema_migration").fetchone() == (1,)
+    assert not con.execute("SELECT * FROM information_schema.tables "
+                           "WHERE table_name = 'half_done'").fetchall()
+
+
+def _harvest(n: int) -> Harvest:
+    arts = tuple(article(f"Story {i}", f"Unique story number {i} about the Pamir highway and "
+                         f"its reopening after landslides near Khorog, part {i}. " * 8,
+                         f"https://e.org/{i}") for i in range(n))
+    return Harvest(source="test", name="Test", articles=arts, feeds_ok=1,
+                   events=(FetchEvent("test", "feed", "https://e.org/rss", "ok"),))
+
+
+def test_a_crash_inside_a_batch_stores_nothing_of_it(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    con = memory_warehouse(tmp_path)
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("simulated crash while tagging")
+
+    monkeypatch.setattr(store, "apply_topics", boom)
+    with pytest.raises(RuntimeError):
+        store.store_harvest(con, _harvest(3), "run-1", 0.8, 4)
+    for table in ("doc", "doc_band", "fetch_event", "source_run"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+def test_a_killed_writer_leaves_whole_batches_only(tmp_path: Path) -> None:
+    """A real process killed (os._exit) in the middle of its second batch."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from tests.helpers import memory_warehouse
+        from tests.test_warehouse import _harvest
+        from warehouse import store
+        con = memory_warehouse(Path({str(tmp_path)!r}))
+        store.store_harvest(con, _harvest(2), "run-1", 0.8, 4)
+        real = store.insert_article
+        calls = []
+        def dying(*a, **k):
+            calls.append(1)
+            if len(calls) == 3:
+                os._exit(9)
+            return real(*a, **k)
+        store.insert_article = dying
+        store.store_harvest(con, _harvest(5), "run-2", 0.8, 4)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 9, proc.stderr
+    con = wdb.connect(tmp_path / "w.duckdb")
+    assert con.execute("SELECT count(*) FROM doc WHERE source = 'test'").fetchone() == (2,)
+    assert con.execute("SELECT DISTINCT run_id FROM source_run").fetchall() == [("run-1",)]
+    assert con.execute("SELECT count(*) FROM doc_band").fetchone() == (2 * 42,)

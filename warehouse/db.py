@@ -1,0 +1,127 @@
+"""Open the warehouse and bring its schema up to date.
+
+Migrations are numbered `.sql` files applied in order, each in one transaction together with
+its ledger row: DuckDB rolls DDL back, so a half-applied migration cannot exist. Analyst views
+are re-created after every migration pass so that their definitions always match the code.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+MIGRATIONS = HERE / "migrations"
+VIEWS = HERE / "views"
+SQL = HERE / "sql"
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+def sql(name: str) -> str:
+    """The text of `warehouse/sql/<name>.sql`."""
+    return (SQL / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def migrations() -> list[tuple[int, str, Path]]:
+    found = []
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            raise RuntimeError(f"migration file name must be NNNN_name.sql: {path.name}")
+        found.append((int(m.group(1)), m.group(2), path))
+    return found
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply pending migrations, then re-create views; return the names applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migration ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migration").fetchall()}
+    applied = []
+    for version, name, path in migrations():
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(path.read_text(encoding="utf-8"))
+            con.execute("INSERT INTO schema_migration VALUES (?, ?, now())", [version, name])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(f"{version:04d}_{name}")
+    create_views(con)
+    return applied
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for path in sorted(VIEWS.glob("*.sql")):
+            con.execute(path.read_text(encoding="utf-8"))
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+
+
+def connect(path: Path | str, read_only: bool = False, retry_seconds: float = 0.0,
+            migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse; a writer also migrates it unless told the schema is current.
+
+    A read-only open of a file another process is writing fails with a lock error; readers
+    may pass `retry_seconds` to wait for the writer's short commit phase to end.
+    """
+    path = Path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `migwatch run` or `migwatch demo`")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + retry_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
+    if not read_only and migrate_schema:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def opened(path: Path | str, read_only: bool = False, retry_seconds: float = 0.0,
+           migrate_schema: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = connect(path, read_only=read_only, retry_seconds=retry_seconds,
+                  migrate_schema=migrate_schema)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def insert_many(con: duckdb.DuckDBPyConnection, statement: str, rows: list[list]) -> None:
+    """executemany that accepts an empty batch (DuckDB refuses one)."""
+    if rows:
+        con.executemany(statement, rows)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: a crash inside leaves no partial rows."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")

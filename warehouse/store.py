@@ -1,0 +1,198 @@
+"""The only module that writes rows. Every write is one transaction: a crash mid-way
+leaves the warehouse as it was before that outlet's batch."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from flows.stages import dedup
+from flows.stages.models import Article, Harvest
+from flows.stages.topics import TopicRules, rule_rows
+from warehouse.db import insert_many, sql, transaction
+
+SEEDS = Path(__file__).resolve().parent / "seeds"
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    id: int
+    duplicate_of: int | None
+    similarity: float | None
+
+
+@dataclass(frozen=True)
+class SourceSummary:
+    source: str
+    name: str
+    ok: bool
+    new_articles: int
+    duplicates: int
+    feeds_ok: int
+    feeds_failed: int
+    pages_fetched: int
+    pages_failed: int
+    error: str | None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, flow: str) -> str:
+    run_id = f"{flow}-{now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    con.execute("INSERT INTO run VALUES (?, ?, ?, NULL, 'running', NULL)",
+                [run_id, flow, now()])
+    return run_id
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, summary: dict
+               ) -> None:
+    con.execute("UPDATE run SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
+                [now(), status, json.dumps(summary, default=str), run_id])
+
+
+def load_rules(con: duckdb.DuckDBPyConnection, rules: TopicRules) -> None:
+    """Replace the stored rules with these; tags are re-applied by `apply_topics`."""
+    with transaction(con):
+        con.execute("DELETE FROM topic_rule")
+        con.execute("DELETE FROM topic")
+        con.execute("DELETE FROM topic_settings")
+        insert_many(con, "INSERT INTO topic VALUES (?, ?, ?, ?)",
+                        [[t.key, t.label, t.description, t.min_score] for t in rules.topics])
+        insert_many(con, "INSERT INTO topic_rule VALUES (?, ?, ?)",
+                        [[r.topic, r.kind, r.pattern] for r in rule_rows(rules)])
+        con.execute("INSERT INTO topic_settings VALUES (?, ?)",
+                    [rules.title_weight, rules.max_hits_per_phrase])
+
+
+def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -> None:
+    """(Re)tag the given documents, or all. Call inside the caller's transaction."""
+    everything = ids is None
+    targets = [] if ids is None else ids
+    if everything:
+        con.execute("DELETE FROM doc_topic")
+    else:
+        con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))",
+                    [targets])
+    con.execute(sql("apply_topics"), {"all": everything, "ids": targets})
+
+
+def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> set[str]:
+    """Which of these canonical URLs are stored or were rejected before: not fetched again."""
+    if not canonical:
+        return set()
+    rows = con.execute(
+        "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest(?::VARCHAR[])) "
+        "UNION SELECT canonical_url FROM rejected_url "
+        "WHERE canonical_url IN (SELECT unnest(?::VARCHAR[]))", [canonical, canonical]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: float,
+                   shingle_size: int) -> tuple[int | None, float | None]:
+    row = con.execute(
+        "SELECT coalesce(duplicate_of, id) FROM doc WHERE text_hash = ? ORDER BY id LIMIT 1",
+        [art.text_hash]).fetchone()
+    if row:
+        return int(row[0]), 1.0
+    if not art.bands:
+        return None, None
+    mine = dedup.shingles(dedup.normalise_text(art.text), shingle_size)
+    best: dict[int, float] = {}
+    for _id, text, root, _shared in con.execute(sql("dedup_candidates"),
+                                                {"bands": list(art.bands)}).fetchall():
+        score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
+                                                       shingle_size))
+        if score >= threshold:
+            best[int(root)] = max(best.get(int(root), 0.0), score)
+    if not best:
+        return None, None
+    # The earliest stored original wins: publication time, then storage order.
+    root = con.execute(
+        "SELECT id FROM doc WHERE id IN (SELECT unnest(?::BIGINT[])) "
+        "ORDER BY coalesce(published_at, fetched_at), id LIMIT 1", [list(best)]).fetchone()
+    assert root is not None
+    return int(root[0]), round(best[int(root[0])], 4)
+
+
+def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | None,
+                   threshold: float, shingle_size: int) -> StoredArticle | None:
+    """Insert one article with its bands; None if its canonical URL is already stored.
+    Call inside a transaction; tag afterwards with `apply_topics`."""
+    if con.execute("SELECT 1 FROM doc WHERE canonical_url = ?", [art.canonical_url]).fetchone():
+        return None
+    original, similarity = _find_original(con, art, threshold, shingle_size)
+    row = con.execute(
+        "INSERT INTO doc (source, url, canonical_url, title, author, published_at, fetched_at,"
+        " lang, lang_confidence, text, text_hash, n_words, is_seed, duplicate_of, similarity,"
+        " run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [art.source, art.url, art.canonical_url, art.title, art.author, art.published_at,
+         art.fetched_at or now(), art.lang, art.lang_confidence, art.text, art.text_hash,
+         art.n_words, art.is_seed, original, similarity, run_id]).fetchone()
+    assert row is not None
+    doc_id = int(row[0])
+    insert_many(con, "INSERT INTO doc_band VALUES (?, ?, ?)",
+                    [[i, h, doc_id] for i, h in enumerate(art.bands)])
+    return StoredArticle(doc_id, original, similarity)
+
+
+def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
+                  threshold: float, shingle_size: int) -> SourceSummary:
+    """One outlet's results, all or nothing: log rows, articles, bands, tags, health row."""
+    new = dups = 0
+    with transaction(con):
+        insert_many(con,
+            "INSERT INTO fetch_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[run_id, e.source, e.kind, e.url, e.outcome, e.http_status, e.reason, e.n_bytes,
+              e.elapsed_ms, e.at or now()] for e in harvest.events])
+        insert_many(con,
+            "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [[url, harvest.source, reason, now()] for url, reason in harvest.rejected])
+        ids = []
+        ordered = sorted(harvest.articles, key=lambda a: (a.published_at or now(), a.url))
+        for art in ordered:
+            stored = insert_article(con, art, run_id, threshold, shingle_size)
+            if stored is None:
+                continue
+            ids.append(stored.id)
+            new += 1
+            dups += stored.duplicate_of is not None
+        if ids:
+            apply_topics(con, ids)
+        ok = harvest.error is None and harvest.feeds_ok > 0
+        con.execute(
+            "INSERT INTO source_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [run_id, harvest.source, harvest.name, ok, harvest.feeds_ok, harvest.feeds_failed,
+             harvest.pages_fetched, harvest.pages_failed, new, dups, harvest.error, now()])
+    return SourceSummary(harvest.source, harvest.name, ok, new, dups, harvest.feeds_ok,
+                         harvest.feeds_failed, harvest.pages_fetched, harvest.pages_failed,
+                         harvest.error)
+
+
+def seed_files() -> list[Path]:
+    return sorted(SEEDS.glob("*.txt"))
+
+
+def missing_seeds(con: duckdb.DuckDBPyConnection) -> list[Path]:
+    stored = {r[0] for r in con.execute("SELECT canonical_url FROM doc WHERE is_seed").fetchall()}
+    return [p for p in seed_files() if f"seed:{p.stem}" not in stored]
+
+
+def store_seeds(con: duckdb.DuckDBPyConnection, seeds: list[Article], threshold: float,
+                shingle_size: int) -> int:
+    with transaction(con):
+        ids = []
+        for art in seeds:
+            stored = insert_article(con, art, None, threshold, shingle_size)
+            if stored:
+                ids.append(stored.id)
+        if ids:
+            apply_topics(con, ids)
+    return len(ids)
