@@ -103,3 +103,19 @@ def test_bad_rules_are_clear_errors(tmp_path: Path, text: str, message: str) -> 
     path.write_text(text, encoding="utf-8")
     with pytest.raises(RulesError, match=message):
         load_rules(path)
+
+
+def test_decomposed_tajik_letters_and_apostrophes_still_match(tmp_path: Path) -> None:
+    rules = RULES.replace('en = ["remittance*", "money transfer*"]',
+                          'en = ["remittance*", "workers\' rights"], tg = ["интиқолӣ"]')
+    con = memory_warehouse(tmp_path, rules)
+    decomposed = "интиқол" + "и\u0304"   # и + combining macron, as some pages send ӣ
+    with transaction(con):
+        a = store.insert_article(con, article("Маблағҳои " + decomposed,
+                                              "Tajik migrants: workers' rights." + FILLER,
+                                              "https://e.org/tg"), None, 1.01, 4)
+        assert a
+        store.apply_topics(con, [a.id])
+    row = con.execute("SELECT evidence FROM article_topics WHERE article_id = ?",
+                      [a.id]).fetchone()
+    assert row is not None and set(row[0]) == {"интиқолӣ", "workers rights"}

@@ -72,7 +72,11 @@ def load_rules(con: duckdb.DuckDBPyConnection, rules: TopicRules) -> None:
 
 
 def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -> None:
-    """(Re)tag the given documents, or all. Call inside the caller's transaction."""
+    """(Re)tag the given documents, or all. Call inside the caller's transaction.
+
+    Each rule runs as its own statement with its pattern as a parameter: DuckDB then compiles
+    the pattern once, where a pattern read from a joined column is compiled for every row.
+    """
     everything = ids is None
     targets = [] if ids is None else ids
     if everything:
@@ -80,7 +84,15 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -
     else:
         con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))",
                     [targets])
-    con.execute(sql("apply_topics"), {"all": everything, "ids": targets})
+    con.execute(sql("topic_documents"), {"all": everything, "ids": targets})
+    con.execute("CREATE OR REPLACE TEMP TABLE topic_match (id BIGINT, topic VARCHAR, "
+                "kind VARCHAR, part VARCHAR, phrase VARCHAR)")
+    for topic, kind, pattern in con.execute(
+            "SELECT topic, kind, pattern FROM topic_rule ORDER BY topic, kind").fetchall():
+        con.execute(sql("topic_matches"), {"topic": topic, "kind": kind, "pattern": pattern})
+    con.execute(sql("apply_topics"))
+    con.execute("DROP TABLE topic_match")
+    con.execute("DROP TABLE topic_document")
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> set[str]:
@@ -114,10 +126,12 @@ def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: floa
             best[int(root)] = max(best.get(int(root), 0.0), score)
     if not best:
         return None, None
-    # The earliest stored original wins: publication time, then storage order.
+    # The earliest original wins: seeds (the starting corpus), then publication time, then
+    # storage order.
     root = con.execute(
         "SELECT id FROM doc WHERE id IN (SELECT unnest(?::BIGINT[])) "
-        "ORDER BY coalesce(published_at, fetched_at), id LIMIT 1", [list(best)]).fetchone()
+        "ORDER BY NOT is_seed, coalesce(published_at, fetched_at), id LIMIT 1",
+        [list(best)]).fetchone()
     assert root is not None
     return int(root[0]), round(best[int(root[0])], 4)
 

@@ -6,11 +6,13 @@ the fetching workers and the single writer only receives finished Articles.
 
 from __future__ import annotations
 
-import re
+import tomllib
+import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.stages import dedup
+from flows.stages.extract import parse_datetime
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem
 
@@ -18,25 +20,31 @@ from flows.stages.models import Article, Extracted, FeedItem
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
                   canonical: str | None = None) -> Article:
-    normalised = dedup.normalise_text(extracted.text)
+    # NFC first: a Tajik ӣ or ӯ may arrive as a letter plus a combining mark.
+    text = unicodedata.normalize("NFC", extracted.text)
+    normalised = dedup.normalise_text(text)
     title = extracted.title or (item.title if item else None)
-    lang, confidence = detect_language(f"{title or ''}\n{extracted.text}", hint)
+    title = unicodedata.normalize("NFC", title) if title else None
+    lang, confidence = detect_language(f"{title or ''}\n{text}", hint)
     return Article(
         source=source, url=url, canonical_url=canonical or dedup.canonical_url(url),
         title=title, author=extracted.author,
         published_at=extracted.published_at or (item.published_at if item else None),
-        text=extracted.text, lang=lang, lang_confidence=confidence,
-        text_hash=dedup.text_hash(normalised), n_words=len(extracted.text.split()),
+        text=text, lang=lang, lang_confidence=confidence,
+        text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.bands(dedup.signature(dedup.shingles(normalised, shingle_size))),
         is_seed=is_seed, fetched_at=datetime.now(UTC))
 
 
 def seed_article(path: Path, shingle_size: int = 4) -> Article:
-    """A seed file -> Article. Its first meaningful line stands in for a title."""
+    """A seed file -> Article, titled and dated from `seeds.toml` beside it when listed."""
     text = path.read_text(encoding="utf-8").strip()
-    first = next((ln.strip() for ln in text.splitlines()
-                  if ln.strip() and not re.match(r"^[A-Z0-9 /#.,:()\-]+$", ln.strip())), "")
-    title = re.split(r"(?<=[.!?])\s", first)[0][:160]
+    meta_file = path.parent / "seeds.toml"
+    meta = tomllib.loads(meta_file.read_text("utf-8")).get(path.stem, {}) \
+        if meta_file.exists() else {}
+    title = meta.get("title") or next(
+        (ln.strip() for ln in text.splitlines() if ln.strip()), path.stem)[:160]
+    published = parse_datetime(meta["published"]) if meta.get("published") else None
     return build_article("seed", f"seed:{path.stem}", Extracted(
-        title=title, author=None, published_at=None, text=text), shingle_size=shingle_size,
-        is_seed=True, canonical=f"seed:{path.stem}")
+        title=title, author=None, published_at=published, text=text),
+        shingle_size=shingle_size, is_seed=True, canonical=f"seed:{path.stem}")

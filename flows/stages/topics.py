@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,21 +50,22 @@ class TopicRules:
 
 
 def normalise_token(text: str) -> str:
-    """Lower-case, ё→е; the same folding DuckDB applies in `token_text`."""
-    return text.lower().replace("ё", "е")
+    """NFC, lower-case, ё→е: the same folding apply_topics.sql applies to article text."""
+    return unicodedata.normalize("NFC", text).lower().replace("ё", "е")
 
 
 def compile_term(term: str) -> str:
     """One term -> RE2 fragment over token text (words joined by runs of spaces)."""
     if term.startswith("re:"):
         return term[3:]
-    words = [w for w in re.split(r"[^\w*'’]+", normalise_token(term)) if w]
+    # Token text turns every non-letter (apostrophes included) into a word break: so do we.
+    words = [w for w in re.split(r"[^\w*]+", normalise_token(term)) if w]
     if not words:
         raise RulesError(f"empty term {term!r}")
     parts = []
     for w in words:
         stem = w.endswith("*")
-        core = re.escape(w.rstrip("*").replace("’", "'"))
+        core = re.escape(w.rstrip("*"))
         if not core:
             raise RulesError(f"bare '*' in term {term!r}")
         parts.append(core + (r"[\pL\pN]*" if stem else ""))
