@@ -52,7 +52,7 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     run_id = tasks.start_run(db, "ingest")
     logger.info("run %s: %d outlets, warehouse %s", run_id, len(settings.sources), db)
     futures = tasks.harvest.map(list(settings.sources), settings=unmapped(settings),
-                                db_path=unmapped(db))
+                                db_path=unmapped(db), run_id=unmapped(run_id))
     summaries: list[SourceSummary] = []
     for source, future in zip(settings.sources, futures, strict=True):
         try:

@@ -34,6 +34,19 @@ class FetchSettings:
     max_redirects: int = 5
     concurrency: int = 8
     max_articles_per_source: int = 200
+    # Crawler politeness and limits (issue 3); see README "Fetching".
+    allowed_private_hosts: tuple[str, ...] = ()   # "host:port" exceptions to the address check
+    connect_timeout: float = 10.0
+    deadline: float = 60.0           # seconds per URL, all attempts and the whole body
+    retries: int = 2                 # extra attempts for timeouts, connection errors, 5xx, 429
+    backoff: float = 1.0             # first retry delay; doubles each time, with jitter
+    retry_after_cap: float = 30.0    # a longer Retry-After gives up for this run
+    per_host: int = 2                # requests in flight per host
+    host_delay: float = 0.5          # seconds between request starts to one host
+    respect_robots: bool = True
+    max_decompression_ratio: int = 100
+    sitemap_depth: int = 2           # sitemap indexes followed this deep
+    failing_after: int = 3           # failed runs in a row before an outlet is flagged
 
 
 @dataclass(frozen=True)
@@ -58,6 +71,10 @@ class Source:
     feeds: tuple[str, ...]
     language: str | None = None
     homepage: str | None = None
+    sitemaps: tuple[str, ...] = ()          # XML (news) sitemaps or sitemap indexes
+    listings: tuple[str, ...] = ()          # HTML pages whose links matching link_pattern
+    link_pattern: str | None = None         # are articles (a regular expression)
+    lookback_days: int | None = None        # sitemap entries older than this are ignored
 
 
 @dataclass(frozen=True)
@@ -175,22 +192,66 @@ def _parse_sources(path: Path, text: str, raw: Any) -> tuple[Source, ...]:
     seen: set[str] = set()
     for i, table in enumerate(raw):
         r = _Reader(path, text, table, f"sources[{i}]", "sources", i)
-        r.check_keys({"key", "name", "feeds", "language", "homepage"})
+        r.check_keys({"key", "name", "feeds", "language", "homepage", "sitemaps", "listings",
+                      "link_pattern", "lookback_days"})
         key = r.get("key", str, required=True)
         if not KEY_RE.match(key):
             raise r.fail("key", f"{key!r} must be lower-case letters, digits and _ (2-48 chars)")
         if key in seen or key == "seed":
             raise r.fail("key", f"{key!r} is used twice or reserved")
         seen.add(key)
-        feeds = tuple(_url(r, "feeds", u) for u in r.strings("feeds", required=True))
+        feeds = tuple(_url(r, "feeds", u) for u in r.strings("feeds"))
+        sitemaps = tuple(_url(r, "sitemaps", u) for u in r.strings("sitemaps"))
+        listings = tuple(_url(r, "listings", u) for u in r.strings("listings"))
+        if not (feeds or sitemaps or listings):
+            raise r.fail("feeds", "is required (or sitemaps, or listings)")
+        pattern = r.get("link_pattern", str)
+        if listings and not pattern:
+            raise r.fail("link_pattern", "is required with listings")
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise r.fail("link_pattern", f"not a regular expression: {exc}") from exc
+        lookback = r.get("lookback_days", int)
+        if lookback is not None and lookback <= 0:
+            raise r.fail("lookback_days", f"must be > 0, got {lookback}")
         language = r.get("language", str)
         if language is not None and language not in LANGS:
             raise r.fail("language", f"{language!r} is not one of {', '.join(LANGS)}")
         homepage = r.get("homepage", str)
         out.append(Source(key=key, name=r.get("name", str, required=True), feeds=feeds,
                           language=language,
-                          homepage=_url(r, "homepage", homepage) if homepage else None))
+                          homepage=_url(r, "homepage", homepage) if homepage else None,
+                          sitemaps=sitemaps, listings=listings, link_pattern=pattern,
+                          lookback_days=lookback))
     return tuple(out)
+
+
+_CRAWL_KEYS = ("allowed_private_hosts", "connect_timeout", "deadline", "retries", "backoff",
+               "retry_after_cap", "per_host", "host_delay", "respect_robots",
+               "max_decompression_ratio", "sitemap_depth", "failing_after")
+
+
+def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
+    """The crawler keys of [fetch] (issue 3), kept apart so the section stays readable."""
+    hosts = f.strings("allowed_private_hosts")
+    for h in hosts:
+        if not re.match(r"^[^\s:/]+:\d+$", h):
+            raise f.fail("allowed_private_hosts", f"expected 'host:port', got {h!r}")
+    out: dict[str, Any] = {"allowed_private_hosts": hosts,
+                           "respect_robots": f.get("respect_robots", bool, fd.respect_robots)}
+    for key in ("connect_timeout", "deadline", "backoff", "retry_after_cap", "host_delay"):
+        out[key] = f.get(key, float, getattr(fd, key))
+        if out[key] < 0 or (key in ("connect_timeout", "deadline") and out[key] == 0):
+            raise f.fail(key, f"must be > 0, got {out[key]!r}")
+    for key in ("retries", "sitemap_depth"):
+        out[key] = f.get(key, int, getattr(fd, key))
+        if out[key] < 0:
+            raise f.fail(key, f"must be >= 0, got {out[key]!r}")
+    for key in ("per_host", "max_decompression_ratio", "failing_after"):
+        out[key] = f.positive(key, int, getattr(fd, key))
+    return out
 
 
 def load_settings(path: Path | str | None = None) -> Settings:
@@ -213,7 +274,8 @@ def parse_settings(text: str, path: Path) -> Settings:
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
-                  "max_redirects", "concurrency", "max_articles_per_source"})
+                  "max_redirects", "concurrency", "max_articles_per_source",
+                  *_CRAWL_KEYS})
     fd = FetchSettings()
     fetch = FetchSettings(
         allow_private_addresses=f.get("allow_private_addresses", bool,
@@ -225,6 +287,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         concurrency=f.positive("concurrency", int, fd.concurrency),
         max_articles_per_source=f.positive("max_articles_per_source", int,
                                            fd.max_articles_per_source),
+        **_crawl_settings(f, fd),
     )
 
     d = _Reader(path, text, top.get("dedup", dict, {}), "dedup", "dedup")

@@ -84,8 +84,10 @@ def test_a_new_feed_item_is_picked_up_by_the_next_run(tmp_path: Path, db_path: P
         ingest_flow(str(cfg), str(db_path))
         page = site / "eurasianet" / "tajik-migrants-describe-beatings-in-yekaterinburg-raids.html"
         new_page = page.with_name("a-new-story.html")
+        # A new story has its own <link rel="canonical">: the copy must not keep the original's.
         new_page.write_text(page.read_text("utf-8").replace(
-            "Yekaterinburg", "Novosibirsk").replace("police", "riot police officers"), "utf-8")
+            "Yekaterinburg", "Novosibirsk").replace("police", "riot police officers").replace(
+            "tajik-migrants-describe-beatings-in-yekaterinburg-raids", "a-new-story"), "utf-8")
         feed = site / "eurasianet" / "rss.xml"
         feed.write_text(feed.read_text("utf-8").replace(
             "<item>", "<item><title>New story</title>"

@@ -55,11 +55,12 @@ def test_a_failing_migration_leaves_no_trace(tmp_path: Path, monkeypatch: pytest
         (migrations / f.name).write_text(f.read_text())
     (migrations / "0999_broken.sql").write_text(
         "CREATE TABLE half_done (x INTEGER);\nSELECT * FROM no_such_table;")
+    last_good = max(v for v, _, _ in wdb.migrations())
     monkeypatch.setattr(wdb, "MIGRATIONS", migrations)
     with pytest.raises(duckdb.Error):
         wdb.connect(tmp_path / "w.duckdb")
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    assert con.execute("SELECT max(version) FROM schema_migration").fetchone() == (1,)
+    assert con.execute("SELECT max(version) FROM schema_migration").fetchone() == (last_good,)
     assert not con.execute("SELECT * FROM information_schema.tables "
                            "WHERE table_name = 'half_done'").fetchall()
 

@@ -1,14 +1,26 @@
-"""Feed bytes -> the article links they announce (feedparser does the parsing)."""
+"""Feed, sitemap or listing-page bytes -> the article links they announce.
+
+Feeds are parsed by feedparser, after defusedxml has checked that the bytes declare no
+entities and reference nothing external (billion laughs, XXE); sitemaps by defusedxml itself;
+listing pages by lxml's HTML parser. Nothing here touches the network.
+"""
 
 from __future__ import annotations
 
 import calendar
+import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
+from xml.etree.ElementTree import ParseError
 
+import defusedxml.ElementTree as safe_et
 import feedparser
+import lxml.html
+from defusedxml import DefusedXmlException
 
+from flows.stages.extract import parse_datetime
 from flows.stages.models import FeedItem
 
 
@@ -32,6 +44,9 @@ def parse_feed(body: bytes, feed_url: str) -> FeedParse:
     feedparser tolerates small faults (the `bozo` flag); we keep whatever entries it
     recovered and report a feed as broken only when it recovered none.
     """
+    unsafe = xml_refusal(body)
+    if unsafe:
+        return FeedParse((), unsafe)
     parsed = feedparser.parse(body, sanitize_html=True, resolve_relative_uris=True)
     items: list[FeedItem] = []
     seen: set[str] = set()
@@ -57,3 +72,95 @@ def parse_feed(body: bytes, feed_url: str) -> FeedParse:
         if not parsed.get("version"):
             return FeedParse((), "not an RSS or Atom feed")
     return FeedParse(tuple(items))
+
+
+def xml_refusal(body: bytes) -> str | None:
+    """Why these XML bytes must not be parsed (entities, external references), or None.
+
+    Malformed XML is not refused here: feedparser recovers what it can from it.
+    """
+    try:
+        safe_et.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        return f"refused: the XML declares entities or external references ({exc})"
+    except (ParseError, ValueError):
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class SitemapParse:
+    items: tuple[FeedItem, ...] = ()
+    children: tuple[str, ...] = ()          # sitemaps listed by a sitemap index
+    error: str | None = None
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
+                  since: datetime | None = None) -> SitemapParse:
+    """A sitemap (or news sitemap, or gzipped one) -> its URLs; an index -> its sitemaps.
+
+    Entries whose lastmod/publication date is before `since` are dropped (the lookback).
+    """
+    if body.startswith(b"\x1f\x8b"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(body, max_bytes + 1)
+        except zlib.error as exc:
+            return SitemapParse(error=f"corrupt gzip sitemap: {exc}")
+        if len(body) > max_bytes:
+            return SitemapParse(error=f"sitemap inflates to more than {max_bytes} bytes")
+    try:
+        root = safe_et.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        return SitemapParse(error=f"refused: the sitemap declares a DTD or entities ({exc})")
+    except (ParseError, ValueError) as exc:
+        return SitemapParse(error=f"malformed sitemap: {exc}")
+    kind = _local(root.tag)
+    if kind not in ("urlset", "sitemapindex"):
+        return SitemapParse(error=f"not a sitemap (root element <{kind}>)")
+    items: list[FeedItem] = []
+    children: list[str] = []
+    for entry in root:
+        fields: dict[str, str] = {}
+        for el in entry.iter():
+            name = _local(el.tag)
+            if el.text and el.text.strip() and name not in fields:
+                fields[name] = el.text.strip()
+        loc = fields.get("loc")
+        if not loc:
+            continue
+        loc = urljoin(sitemap_url, loc)
+        if kind == "sitemapindex":
+            children.append(loc)
+            continue
+        when = parse_datetime(fields.get("publication_date") or fields.get("lastmod"))
+        if since and when and when < since:
+            continue
+        items.append(FeedItem(url=loc, title=fields.get("title"), published_at=when))
+    return SitemapParse(tuple(items), tuple(children))
+
+
+def parse_listing(html: str, page_url: str, pattern: str) -> tuple[FeedItem, ...]:
+    """Links on an HTML listing page whose absolute URL matches `pattern`, in page order."""
+    try:
+        doc = lxml.html.document_fromstring(html)
+    except (ValueError, lxml.etree.ParserError):
+        return ()
+    rx = re.compile(pattern)
+    seen: set[str] = set()
+    out: list[FeedItem] = []
+    for a in doc.iter("a"):
+        href = (a.get("href") or "").strip()
+        if not href:
+            continue
+        url = urljoin(page_url, href).split("#", 1)[0]
+        if urlsplit(url).scheme not in ("http", "https") or url in seen or not rx.search(url):
+            continue
+        seen.add(url)
+        title = " ".join(a.text_content().split()) or None
+        out.append(FeedItem(url=url, title=title))
+    return tuple(out)

@@ -1,47 +1,68 @@
 """The one place that talks HTTP. The client is passed in; every outcome is a value.
 
 Following the pattern of Media Cloud's rss-fetcher: a fetch never raises for anything an
-outlet can do (time out, refuse, redirect in circles, send junk). It returns a FetchResult
-whose `outcome` says whether trying again later makes sense (`soft`) or not (`hard`).
+outlet can do (time out, refuse, redirect in circles, drip, send junk or a gzip bomb). It
+returns a FetchResult whose `outcome` says whether trying again later makes sense (`soft`)
+or not (`hard`); `not_modified` answers a conditional GET.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import random
 import re
 import socket
 import time
+import zlib
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from flows.settings import FetchSettings
 from flows.stages.models import FetchResult
+from flows.stages.polite import HostGate
 
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("xml", "rss", "atom", "text/plain", "application/octet-stream")
+Resolver = Callable[[str, int], list[str]]
+Validators = tuple[str | None, str | None]   # (ETag, Last-Modified)
 
 
-def address_refusal(url: str, allow_private: bool) -> str | None:
-    """Why this URL must not be fetched, or None. Checks every address the host resolves to."""
+def resolve(host: str, port: int) -> list[str]:
+    return [str(info[4][0]) for info in
+            socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+def address_refusal(url: str, allow_private: bool, allowed_hosts: tuple[str, ...] = (),
+                    resolver: Resolver = resolve) -> str | None:
+    """Why this URL must not be fetched, or None. Checks every address the host resolves to.
+
+    `allowed_hosts` ("host:port") are exceptions an operator names one by one, e.g. an
+    intranet mirror, without opening every private address to redirects from outside.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         return f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)"
     host = parts.hostname
     if not host:
         return "URL has no host"
-    if allow_private:
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "URL has an invalid port"
+    if allow_private or f"{host}:{port}" in allowed_hosts:
         return None
     try:
-        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
-                                   proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
+        addresses = resolver(host, port)
+    except (OSError, UnicodeError) as exc:
         return f"cannot resolve host {host!r}: {exc}"
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
         if (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
                 or ip.is_reserved or ip.is_unspecified):
-            return (f"address {ip} of {host!r} is private/loopback/link-local "
+            return (f"address {ip} of {host!r} is private/loopback/link-local/multicast "
                     "(set [fetch] allow_private_addresses = true to allow)")
     return None
 
@@ -50,64 +71,204 @@ def _type_ok(content_type: str, kind: str, body_start: bytes) -> bool:
     ctype = content_type.split(";")[0].strip().lower()
     if kind == "page":
         return ctype in PAGE_TYPES or (not ctype and b"<html" in body_start.lower())
+    if kind == "robots":
+        return ctype in ("", "text/plain")
+    if kind == "listing":
+        return ctype in PAGE_TYPES or (not ctype and b"<html" in body_start.lower())
+    if kind == "sitemap" and body_start.startswith(b"\x1f\x8b"):
+        return True
     if any(t in ctype for t in FEED_TYPES) or ctype in ("", "text/html"):
-        head = body_start.lstrip()[:512].lower()
+        head = body_start.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
         return head.startswith(b"<?xml") or b"<rss" in head or b"<feed" in head or \
-            b"<rdf" in head or "xml" in ctype
+            b"<rdf" in head or b"<urlset" in head or b"<sitemapindex" in head or "xml" in ctype
     return False
 
 
-def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "page"
-          ) -> FetchResult:
-    """GET `url`, following redirects by hand so that every hop is checked."""
-    started = time.monotonic()
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
-    def result(outcome: str, **kw: object) -> FetchResult:
-        elapsed = int((time.monotonic() - started) * 1000)
-        return FetchResult(url=url, outcome=outcome, elapsed_ms=elapsed, **kw)  # type: ignore[arg-type]
 
+class _Stop(Exception):
+    """Internal: a limit was hit while reading the body (carries outcome and reason)."""
+
+    def __init__(self, outcome: str, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome, self.reason = outcome, reason
+
+
+def _read_body(resp: httpx.Response, settings: FetchSettings, deadline: float) -> bytes:
+    """Stream the body, decompressing ourselves so that size limits apply to what we keep."""
+    encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        inflater: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    elif encoding in ("identity", ""):
+        inflater = None
+    else:
+        raise _Stop("hard", f"unsupported content-encoding {encoding!r}")
+    limit = settings.max_bytes
+    body = bytearray()
+    raw = 0
+    for chunk in resp.iter_raw():
+        raw += len(chunk)
+        if time.monotonic() > deadline:
+            raise _Stop("soft", f"deadline of {settings.deadline:g}s exceeded while reading "
+                                f"the body ({len(body)} bytes so far)")
+        if inflater is None:
+            body.extend(chunk)
+        else:
+            data = chunk
+            while data:
+                try:
+                    body.extend(inflater.decompress(data, limit + 1 - len(body)))
+                except zlib.error as exc:
+                    raise _Stop("hard", f"corrupt {encoding} body: {exc}") from exc
+                data = inflater.unconsumed_tail
+                if len(body) > limit:
+                    break
+            if len(body) > 1_000_000 and len(body) > raw * settings.max_decompression_ratio:
+                raise _Stop("hard", f"decompression bomb: {raw} bytes inflate to more than "
+                                    f"{len(body)} (ratio over {settings.max_decompression_ratio})")
+        if len(body) > limit:
+            raise _Stop("hard", f"body larger than {limit} bytes")
+    return bytes(body)
+
+
+def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
+             validators: Validators | None, deadline: float, resolver: Resolver,
+             gate: HostGate | None) -> tuple[FetchResult, float | None]:
+    """One attempt, following redirects by hand so every hop is checked; returns the result
+    and the server's Retry-After, if any."""
     current = url
+    headers = {"User-Agent": settings.user_agent, "Accept-Encoding": "gzip, deflate"}
+    if validators and validators[0]:
+        headers["If-None-Match"] = validators[0]
+    if validators and validators[1]:
+        headers["If-Modified-Since"] = validators[1]
     for _hop in range(settings.max_redirects + 1):
-        refusal = address_refusal(current, settings.allow_private_addresses)
+        refusal = address_refusal(current, settings.allow_private_addresses,
+                                  settings.allowed_private_hosts, resolver)
         if refusal:
-            return result("hard", final_url=current, reason=f"refused: {refusal}")
+            return FetchResult(url, "hard", final_url=current, reason=f"refused: {refusal}"), None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return FetchResult(url, "soft", final_url=current,
+                               reason=f"deadline of {settings.deadline:g}s exceeded"), None
+        timeout = httpx.Timeout(min(settings.timeout, left),
+                                connect=min(settings.connect_timeout, left))
         try:
-            with client.stream("GET", current, follow_redirects=False,
-                               headers={"User-Agent": settings.user_agent}) as resp:
+            with (gate.slot(current) if gate else _no_gate()), \
+                    client.stream("GET", current, follow_redirects=False, headers=headers,
+                                  timeout=timeout) as resp:
+                status = resp.status_code
                 if resp.is_redirect:
                     location = resp.headers.get("location")
                     if not location:
-                        return result("hard", http_status=resp.status_code,
-                                      reason="redirect without Location")
-                    current = urljoin(current, location)
+                        return FetchResult(url, "hard", http_status=status,
+                                           reason="redirect without Location"), None
+                    current = urljoin(current, location.strip())
                     continue
-                if resp.status_code >= 400:
-                    outcome = "soft" if resp.status_code >= 500 or resp.status_code in (408, 429) \
-                        else "hard"
-                    return result(outcome, final_url=current, http_status=resp.status_code,
-                                  reason=f"HTTP {resp.status_code} {resp.reason_phrase}".strip())
-                body = bytearray()
-                for chunk in resp.iter_bytes():
-                    body.extend(chunk)
-                    if len(body) > settings.max_bytes:
-                        return result("hard", final_url=current, http_status=resp.status_code,
-                                      reason=f"body larger than {settings.max_bytes} bytes")
+                if status == 304 and validators:
+                    return FetchResult(url, "not_modified", final_url=current, http_status=304,
+                                       reason="not modified since the last run",
+                                       etag=validators[0], last_modified=validators[1]), None
+                if status >= 400:
+                    outcome = "soft" if status >= 500 or status in (408, 429) else "hard"
+                    return FetchResult(url, outcome, final_url=current, http_status=status,
+                                       reason=f"HTTP {status} {resp.reason_phrase}".strip()), \
+                        retry_after(resp.headers.get("retry-after"))
+                declared = resp.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > settings.max_bytes:
+                    return FetchResult(url, "hard", final_url=current, http_status=status,
+                                       reason=f"body larger than {settings.max_bytes} bytes "
+                                              f"(Content-Length {declared})"), None
                 ctype = resp.headers.get("content-type", "")
-                if not _type_ok(ctype, kind, bytes(body[:2048])):
-                    return result("hard", final_url=current, http_status=resp.status_code,
-                                  reason=f"unexpected content-type {ctype or '(none)'!r} for a "
-                                         f"{kind}")
-                return result("ok", final_url=current, http_status=resp.status_code,
-                              body=bytes(body), content_type=ctype)
+                if ctype and not _type_ok(ctype, kind, b"<?xml"
+                                          if kind not in ("page", "listing") else b"<html"):
+                    return FetchResult(url, "hard", final_url=current, http_status=status,
+                                       reason=f"unexpected content-type {ctype!r} for a "
+                                              f"{kind}"), None
+                try:
+                    body = _read_body(resp, settings, deadline)
+                except _Stop as stop:
+                    return FetchResult(url, stop.outcome, final_url=current, http_status=status,
+                                       reason=stop.reason), None
+                if not _type_ok(ctype, kind, body[:2048]):
+                    return FetchResult(url, "hard", final_url=current, http_status=status,
+                                       reason=f"unexpected content-type {ctype or '(none)'!r} "
+                                              f"for a {kind}"), None
+                return FetchResult(url, "ok", final_url=current, http_status=status, body=body,
+                                   content_type=ctype, etag=resp.headers.get("etag"),
+                                   last_modified=resp.headers.get("last-modified")), None
         except httpx.TimeoutException as exc:
-            return result("soft", final_url=current, reason=f"timeout: {type(exc).__name__}")
+            return FetchResult(url, "soft", final_url=current,
+                               reason=f"timeout: {type(exc).__name__}"), None
         except httpx.TransportError as exc:
-            return result("soft", final_url=current,
-                          reason=f"connection failed: {type(exc).__name__}: {exc}")
+            return FetchResult(url, "soft", final_url=current,
+                               reason=f"connection failed: {type(exc).__name__}: {exc}"), None
         except httpx.HTTPError as exc:
-            return result("hard", final_url=current, reason=f"{type(exc).__name__}: {exc}")
-    return result("hard", final_url=current,
-                  reason=f"more than {settings.max_redirects} redirects")
+            return FetchResult(url, "hard", final_url=current,
+                               reason=f"{type(exc).__name__}: {exc}"), None
+    return FetchResult(url, "hard", final_url=current,
+                       reason=f"more than {settings.max_redirects} redirects"), None
+
+
+class _no_gate:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "page",
+          validators: Validators | None = None, gate: HostGate | None = None,
+          resolver: Resolver = resolve, sleep: Callable[[float], None] = time.sleep
+          ) -> FetchResult:
+    """GET `url` within the per-URL deadline, retrying soft failures with backoff + jitter.
+
+    Retried: timeouts, connection errors, 5xx and 429 (waiting Retry-After when the server
+    says, up to `retry_after_cap`). Other 4xx, refusals and limits are final at once.
+    """
+    started = time.monotonic()
+    deadline = started + settings.deadline
+    attempt = 0
+    while True:
+        attempt += 1
+        res, wait = _attempt(client, url, settings, kind, validators, deadline, resolver, gate)
+        retryable = res.outcome == "soft" and not (res.reason or "").startswith("deadline")
+        if not retryable or attempt > settings.retries:
+            break
+        if wait is not None and wait > settings.retry_after_cap:
+            res = _with(res, reason=f"{res.reason}; Retry-After {wait:g}s exceeds the cap of "
+                                    f"{settings.retry_after_cap:g}s, not retried this run")
+            break
+        if wait is None:
+            wait = settings.backoff * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+        if time.monotonic() + wait >= deadline:
+            break
+        sleep(wait)
+    elapsed = int((time.monotonic() - started) * 1000)
+    reason = res.reason
+    if attempt > 1 and res.outcome != "ok":
+        reason = f"{reason} (after {attempt} attempts)"
+    return _with(res, elapsed_ms=elapsed, attempts=attempt, reason=reason)
+
+
+def _with(res: FetchResult, **changes: object) -> FetchResult:
+    from dataclasses import replace
+    return replace(res, **changes)  # type: ignore[arg-type]
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.I)
@@ -115,7 +276,8 @@ _XML_ENCODING = re.compile(rb"""<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-]+)"
 
 
 def decode(body: bytes, content_type: str | None) -> str:
-    """Bytes -> text: BOM, then HTTP charset, then <meta>/XML declaration, then UTF-8, cp1251."""
+    """Bytes -> text: BOM, then HTTP charset, then <meta>/XML declaration, then UTF-8, then
+    a guess between windows-1251 and KOI8-R (the two legacy Cyrillic encodings seen)."""
     for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
                      (b"\xfe\xff", "utf-16-be")):
         if body.startswith(bom):
@@ -137,11 +299,22 @@ def decode(body: bytes, content_type: str | None) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        return body.decode("cp1251", errors="replace")
+        pass
+    lenient = body.decode("utf-8", errors="replace")
+    if lenient.count("\ufffd") * 100 < max(1, len(lenient)):
+        return lenient       # UTF-8 with a few broken bytes: keep the rest, mark the damage
+    return max((body.decode(enc, errors="replace") for enc in ("cp1251", "koi8-r")),
+               key=_cyrillic_score)
+
+
+def _cyrillic_score(text: str) -> int:
+    """Lower-case Cyrillic letters outnumber capitals in real prose; a wrong legacy decoding
+    (KOI8-R read as cp1251 or the reverse) swaps the cases."""
+    return sum(1 for ch in text if "а" <= ch <= "я") - sum(1 for ch in text if "А" <= ch <= "Я")
 
 
 def make_client(settings: FetchSettings) -> httpx.Client:
-    timeout = httpx.Timeout(settings.timeout, connect=min(settings.timeout, 10.0))
-    limits = httpx.Limits(max_connections=settings.concurrency,
+    timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
+    limits = httpx.Limits(max_connections=settings.concurrency * 2,
                           max_keepalive_connections=settings.concurrency)
     return httpx.Client(timeout=timeout, limits=limits, trust_env=False)

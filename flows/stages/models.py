@@ -31,6 +31,9 @@ class FetchResult:
     body: bytes = b""
     content_type: str | None = None
     elapsed_ms: int = 0
+    etag: str | None = None             # validators for the next conditional GET
+    last_modified: str | None = None
+    attempts: int = 1
 
     @property
     def ok(self) -> bool:
@@ -97,3 +100,13 @@ class Harvest:
     pages_fetched: int = 0
     pages_failed: int = 0
     error: str | None = None
+    feed_states: tuple[FeedState, ...] = ()   # validators to keep when the batch is stored
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What a conditional GET of one feed/sitemap/listing URL needs next time."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None

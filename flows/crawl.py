@@ -1,0 +1,55 @@
+"""What every outlet of one run shares while crawling: the politeness gate, the robots.txt
+cache and the conditional-GET validators read from the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from flows.settings import FetchSettings
+from flows.stages.fetch import Resolver, Validators, fetch, resolve
+from flows.stages.models import FetchEvent, FetchResult
+from flows.stages.polite import HostGate
+from flows.stages.robots import RobotsCache
+
+
+@dataclass
+class Crawl:
+    gate: HostGate
+    robots: RobotsCache
+    validators: dict[str, Validators] = field(default_factory=dict)
+    resolver: Resolver = resolve
+
+    @classmethod
+    def for_settings(cls, settings: FetchSettings, resolver: Resolver = resolve) -> Crawl:
+        return cls(HostGate(settings.concurrency, settings.per_host, settings.host_delay),
+                   RobotsCache(settings.user_agent), resolver=resolver)
+
+
+def event(source: str, kind: str, res: FetchResult, outcome: str | None = None,
+          reason: str | None = None) -> FetchEvent:
+    return FetchEvent(source=source, kind=kind, url=res.url, outcome=outcome or res.outcome,
+                      http_status=res.http_status, reason=reason or res.reason,
+                      n_bytes=len(res.body) if res.body else None, elapsed_ms=res.elapsed_ms,
+                      at=datetime.now(UTC))
+
+
+def polite_fetch(client: httpx.Client, url: str, settings: FetchSettings, crawl: Crawl,
+                 source: str, kind: str, events: list[FetchEvent],
+                 validators: Validators | None = None) -> FetchResult:
+    """fetch() behind robots.txt and the gate; robots.txt fetches are logged too."""
+    if settings.respect_robots:
+        allowed, robots_res = crawl.robots.check(
+            url, lambda u: fetch(client, u, settings, "robots", gate=crawl.gate,
+                                 resolver=crawl.resolver))
+        if robots_res is not None:
+            missing = robots_res.outcome == "hard" and robots_res.http_status is not None
+            events.append(event(source, "robots", robots_res, "ok" if missing else None,
+                                f"no robots.txt ({robots_res.reason}): everything allowed"
+                                if missing else None))
+        if not allowed:
+            return FetchResult(url, "skipped", reason="disallowed by robots.txt")
+    return fetch(client, url, settings, kind, validators=validators, gate=crawl.gate,
+                 resolver=crawl.resolver)
