@@ -27,6 +27,7 @@ def retag(db: Path, rules_path: Path) -> list[TopicChange]:
         with transaction(con):
             store.apply_topics(con, None)
         after = set(con.execute("SELECT doc_id, topic FROM doc_topic").fetchall())
+        store.refresh_figures(con)
     topics = sorted({t for _, t in before | after} | set(rules.keys()))
     return [TopicChange(t, sum(1 for _, x in before if x == t), sum(1 for _, x in after if x == t),
                         sum(1 for _, x in after - before if x == t),

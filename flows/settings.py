@@ -51,7 +51,7 @@ class FetchSettings:
 
 @dataclass(frozen=True)
 class DedupSettings:
-    threshold: float = 0.8
+    threshold: float = 0.5  # chosen on tests/data/dup_eval.jsonl (bench/eval_dedup.py)
     shingle_size: int = 4
 
 

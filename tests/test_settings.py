@@ -29,7 +29,7 @@ def test_shipped_sources_lists_the_outlets_of_the_field() -> None:
 def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
     s = parse_settings(MINIMAL, tmp_path / "s.toml")
     assert s.sources[0].feeds == ("https://example.org/rss",)
-    assert s.fetch.timeout > 0 and s.dedup.threshold == 0.8
+    assert s.fetch.timeout > 0 and s.dedup.threshold == 0.5
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = {
     "articles": ["id", "source", "url", "canonical_url", "title", "author", "published_at",
                  "fetched_at", "lang", "lang_confidence", "text", "n_words", "is_seed",
-                 "duplicate_of", "similarity", "run_id"],
+                 "duplicate_of", "similarity", "run_id", "cluster_id"],
     "article_topics": ["article_id", "topic", "label", "score", "evidence"],
     "runs": ["run_id", "flow", "started_at", "finished_at", "status", "summary"],
     "fetches": ["run_id", "source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",
@@ -26,6 +26,11 @@ CONTRACT = {
     "outlet_health": ["source", "name", "last_run_at", "last_ok", "last_success_at",
                       "consecutive_failures", "last_error", "articles", "last_new_articles",
                       "runs"],
+    "figures": ["article_id", "seq", "value", "value_high", "unit", "counted", "year", "raw",
+                "sentence", "source", "published_at", "lang", "is_seed", "duplicate_of"],
+    "topic_daily": ["day", "topic", "lang", "source", "articles"],
+    "clusters": ["cluster_id", "first_title", "first_source", "first_url", "first_published",
+                 "size", "outlets", "last_seen"],
 }
 
 

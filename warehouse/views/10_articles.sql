@@ -15,7 +15,9 @@
 --   duplicate_of  BIGINT     id of the earliest stored copy (article or seed), NULL if original
 --   similarity    DOUBLE     resemblance to duplicate_of (1.0 = same text)
 --   run_id        VARCHAR    ingest run that stored it (provenance)
+--   cluster_id    BIGINT     copy cluster: the id of the original, shared by all its copies
 CREATE OR REPLACE VIEW articles AS
 SELECT id, source, url, canonical_url, title, author, published_at, fetched_at, lang,
-       lang_confidence, text, n_words, is_seed, duplicate_of, similarity, run_id
+       lang_confidence, text, n_words, is_seed, duplicate_of, similarity, run_id,
+       coalesce(duplicate_of, id) AS cluster_id
 FROM doc;

@@ -1,0 +1,173 @@
+"""text -> the numeric claims analysts chart: value, unit, what is counted, the year, sentence.
+
+A figure is a number with a recognisable unit: a currency ("$1 billion", "9800 рублей",
+"сомонӣ"), a percentage ("46 percent", "20%", "фоиз"), or people — a number followed by a
+people noun ("17,000 Tajik migrants", "245 тыс. граждан", "нафар"), or one that a counting
+word stands right next to ("quota at 600,000"). Bare numbers (dates, article numbers, street
+numbers) are not figures. Multipliers are applied ("245 thousand", "245 тыс.", "ҳазор",
+"1.5 million", "4,87 млрд") and ranges ("500,000-600,000") keep both ends.
+
+What is counted is the nearest counting word in the same sentence (deported, banned,
+remittances, legalised, quota, patents, ...); the year is the first year stated after the
+number in its sentence ("17,000 in 2005, but only 6,100 in 2006"), else the last before it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Figure:
+    value: float
+    value_high: float | None    # upper end of a range, else None
+    unit: str                   # people | percent | USD | RUB | TJS | EUR
+    counted: str | None         # deported | banned | remittances | ... (None: not recognised)
+    year: int | None            # the year the figure refers to, when the sentence states one
+    raw: str                    # the matched text, e.g. "over $1 billion"
+    sentence: str
+
+
+_SEP = r"[ \u00a0\u202f]"
+_NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,3}}(?:{_SEP}\d{{3}})+|\d+(?:[.,]\d+)?)"
+_MULT = {
+    "thousand": 1e3, "thousands": 1e3, "тыс": 1e3, "тысяч": 1e3, "тысячи": 1e3, "тысяча": 1e3,
+    "ҳазор": 1e3, "хазор": 1e3,
+    "million": 1e6, "millions": 1e6, "mln": 1e6, "млн": 1e6, "миллион": 1e6, "миллиона": 1e6,
+    "миллионов": 1e6,
+    "billion": 1e9, "billions": 1e9, "bln": 1e9, "bn": 1e9, "млрд": 1e9, "миллиард": 1e9,
+    "миллиарда": 1e9, "миллиардов": 1e9,
+}
+_MULT_RE = "|".join(sorted((re.escape(k) for k in _MULT), key=len, reverse=True))
+_CURRENCY_AFTER = [
+    ("USD", r"(?:us\s*)?dollars?|usd|долл\w*|доллар\w*"),
+    ("RUB", r"rubles?|roubles?|rub|руб\w*|рубл\w*"),
+    ("TJS", r"somoni|сомон[иӣ]\w*|tjs"),
+    ("EUR", r"euros?|eur|евро"),
+    ("percent", r"%|percent|per\s+cent|процент\w*|фоиз\w*"),
+]
+_FIGURE = re.compile(
+    rf"(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
+    rf"(?:\s*[-–—]\s*(?P<num2>{_NUM}))?"
+    rf"(?:\s*(?P<mult>{_MULT_RE})\b\.?)?"
+    rf"(?:\s*(?P<after>{'|'.join(p for _, p in _CURRENCY_AFTER)})(?!\w))?",
+    re.IGNORECASE)
+_PEOPLE_AFTER = re.compile(
+    r"^\s*(?:[\w-]+\s+){0,2}?(?:migrants?|citizens?|people|persons?|tajiks?|workers?|"
+    r"labou?r\s+migrants?|foreigners?|nationals?|specialists?|individuals?|residents?|"
+    r"мигрант\w*|граждан\w*|человек\w*|таджик\w*|иностран\w*|работник\w*|"
+    r"муҳоҷир\w*|нафар\w*|шаҳрванд\w*|тоҷик\w*|кас\b)", re.IGNORECASE)
+_COUNTED = [
+    ("deported", r"deport\w*|expell\w*|депорт\w*|выдвор\w*|выслан\w*|ихроҷ\w*|дипорт\w*"),
+    ("banned", r"banned|entry\s+bans?|barred|re-?entry\s+bans?|right\s+to\s+enter|"
+               r"travel\s+bans?|не\s+могут\s+въехать|невъездн\w*|"
+               r"запрет\w*\s+(?:на\s+)?въезд\w*|запрещ\w*|манъи\s+вуруд\w*|"
+               r"\w*манъ\w*"),
+    ("remittances", r"remittance\w*|money\s+transfers?|денежн\w+\s+перевод\w*|"
+                    r"перевод\w*|интиқол\w*|пулӣ"),
+    ("legalised", r"legali[sz]\w*|легализ\w*|legal\s+status|қонунӣ"),
+    ("quota", r"quotas?|квот\w*|квота\w*"),
+    ("patents", r"patents?|патент\w*"),
+    ("returned", r"returned|returnees?|вернул\w*|вернувш\w*|баргашт\w*"),
+    ("recruited", r"recruit\w*|вербов\w*|завербов\w*"),
+    ("construction", r"construction|строительств\w*|сохтмон\w*"),
+    ("migrants", r"migrants?|мигрант\w*|муҳоҷир\w*|leave\s+for\s+russia|"
+                 r"(?:are|live|living|work\w*)\s+in\s+russia|в\s+росси\w*|дар\s+русия"),
+]
+_COUNTED_RE = [(k, re.compile(rf"(?<!\w)(?:{p})", re.IGNORECASE)) for k, p in _COUNTED]
+_PREFER = 60        # a specific counting word beats a nearer "migrants" up to this much farther
+_NEAR = 40          # a counting word this close (characters) makes a bare number a count
+_YEAR = re.compile(r"(?<![\d,.])(?:19[5-9]\d|20[0-4]\d)(?![\d,.]\d)")
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“«(¶A-ZА-ЯЁӢӮҶҒҚҲ])|\n\s*\n")
+_CLAUSE = re.compile(r";|,\s+(?:but|while|whereas|а|но|однако|вале|аммо)\s", re.IGNORECASE)
+
+
+def _number(text: str) -> float:
+    t = re.sub(_SEP, "", text)
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", t):
+        return float(t.replace(",", ""))
+    return float(t.replace(",", "."))
+
+
+def _unit(cur: str | None, after: str | None) -> str | None:
+    if cur:
+        return "EUR" if cur == "€" else "USD"
+    if after:
+        for unit, pattern in _CURRENCY_AFTER:
+            if re.fullmatch(pattern, after, re.IGNORECASE):
+                return unit
+    return None
+
+
+def _nearest(sentence: str, start: int, end: int) -> tuple[str | None, int]:
+    """The counting word nearest the number; a specific one is preferred to 'migrants'."""
+    best: tuple[str | None, int] = (None, 10**6)
+    for key, pattern in _COUNTED_RE:
+        for m in pattern.finditer(sentence):
+            distance = start - m.end() if m.end() <= start else max(0, m.start() - end)
+            generic, best_generic = key == "migrants", best[0] in (None, "migrants")
+            if (generic == best_generic and distance < best[1]) or (
+                    best_generic and not generic and distance < best[1] + _PREFER):
+                best = (key, distance)
+    return best
+
+
+def _counted(sentence: str, start: int, end: int) -> tuple[str | None, int]:
+    """What the number counts: looked for in its clause first ("17,000 deported in 2005,
+    but only 6,100 in 2006": the second clause names nothing, so the sentence decides)."""
+    bounds = [0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence)]
+    lo = max(b for b in bounds if b <= start)
+    hi = min((b for b in bounds if b >= end), default=len(sentence))
+    key, distance = _nearest(sentence[lo:hi], start - lo, end - lo)
+    return _nearest(sentence, start, end) if key is None else (key, distance)
+
+
+def _year(sentence: str, start: int, end: int) -> int | None:
+    years = [(m.start(), int(m.group())) for m in _YEAR.finditer(sentence)
+             if not start <= m.start() < end]
+    after = [y for pos, y in years if pos >= end]
+    before = [y for pos, y in years if pos < start]
+    return after[0] if after else (before[-1] if before else None)
+
+
+def sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
+
+
+def extract_figures(text: str) -> tuple[Figure, ...]:
+    """Every figure of the text, in order of appearance."""
+    out: list[Figure] = []
+    for sentence in sentences(text):
+        flat = " ".join(sentence.split())
+        for m in _FIGURE.finditer(flat):
+            if m.start() > 0 and (flat[m.start() - 1].isalnum() or flat[m.start() - 1] in "¶#№"):
+                continue
+            value = _number(m.group("num"))
+            high = _number(m.group("num2")) if m.group("num2") else None
+            mult = m.group("mult")
+            if mult:
+                factor = _MULT[mult.lower()]
+                value *= factor
+                high = high * factor if high is not None else None
+            unit = _unit(m.group("cur"), m.group("after"))
+            counted, distance = _counted(flat, m.start(), m.end())
+            if unit is None:
+                bare_year = not mult and high is None and _YEAR.fullmatch(m.group("num"))
+                if bare_year or value < 10:
+                    continue
+                # "deported 17,000 in 2005, but only 6,100 in 2006": a number right after a
+                # count of people in the same sentence counts the same thing.
+                last = out[-1] if out and out[-1].sentence == flat[:1000] else None
+                parallel = last is not None and last.unit == "people" \
+                    and m.start() - flat.find(last.raw) < 80
+                if _PEOPLE_AFTER.match(flat[m.end():]) or (counted and distance <= _NEAR):
+                    unit = "people"
+                elif parallel and last is not None:
+                    unit, counted = "people", last.counted
+                else:
+                    continue
+            out.append(Figure(value=value, value_high=high, unit=unit, counted=counted,
+                              year=_year(flat, m.start(), m.end()), raw=m.group().strip(),
+                              sentence=flat[:1000]))
+    return tuple(out)

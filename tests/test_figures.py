@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.stages.article import seed_article
+from flows.stages.figures import extract_figures
+from tests.helpers import article, memory_warehouse
+from warehouse import store
+
+SEEDS = Path(__file__).resolve().parent.parent / "warehouse" / "seeds"
+
+
+@pytest.mark.parametrize(("text", "value", "unit", "counted", "year"), [
+    ("More than 245 thousand citizens are banned from entering Russia.", 245_000, "people",
+     "banned", None),
+    ("Более 245 тыс. граждан Таджикистана не могут въехать в Россию.", 245_000, "people",
+     "banned", None),
+    ("Зиёда аз 245 ҳазор нафар шаҳрванд манъи вуруд ба Русия доранд.", 245_000, "people",
+     "banned", None),
+    ("Russia deported 17,000 Tajik migrants in 2005.", 17_000, "people", "deported", 2005),
+    ("Remittances reached $1 billion last year.", 1e9, "USD", "remittances", None),
+    ("Переводы мигрантов составили 4,87 млрд долларов в 2025 году.", 4.87e9, "USD",
+     "remittances", 2025),
+    ("Стоимость патента вырастет до 9 800 рублей.", 9_800, "RUB", "patents", None),
+    ("Some 46 percent work in construction.", 46, "percent", "construction", None),
+    ("Дар соли 2024 ду миллион муҳоҷир 1,2 миллион нафар ба Русия рафтанд.", 1.2e6, "people",
+     "migrants", 2024),
+])
+def test_one_figure_in_three_languages(text: str, value: float, unit: str, counted: str,
+                                       year: int | None) -> None:
+    got = extract_figures(text)
+    assert len(got) == 1, got
+    f = got[0]
+    assert (f.value, f.unit, f.counted, f.year) == (pytest.approx(value), unit, counted, year)
+    assert f.sentence == text
+
+
+def test_dates_article_numbers_and_bare_numbers_are_not_figures() -> None:
+    assert extract_figures("On March 1, 2007, Article 18 of the law of 2006 came into force "
+                           "at 10 Rudaki Avenue.") == ()
+
+
+def test_a_range_keeps_both_ends() -> None:
+    (f,) = extract_figures("Annually, some 500,000-600,000 Tajiks leave for Russia.")
+    assert (f.value, f.value_high, f.unit) == (500_000, 600_000, "people")
+
+
+def _seed_figures() -> set[tuple[float, str, str | None, int | None]]:
+    out = set()
+    for path in sorted(SEEDS.glob("*.txt")):
+        out |= {(f.value, f.unit, f.counted, f.year)
+                for f in extract_figures(path.read_text(encoding="utf-8"))}
+    return out
+
+
+def test_the_figures_analysts_track_are_found_in_the_seeds() -> None:
+    found = _seed_figures()
+    assert (63_000, "people", "legalised", 2006) in found
+    assert (600_000, "people", "quota", None) in found
+    assert (17_000, "people", "deported", 2005) in found
+    assert (6_100, "people", "deported", 2006) in found
+    assert (245_000, "people", "banned", None) in found
+    assert (1e9, "USD", "remittances", None) in found
+    assert (46, "percent", "construction", None) in found
+    assert len(found) >= 20
+
+
+def test_figures_are_stored_with_the_article_and_shown_in_the_view(tmp_path: Path) -> None:
+    con = memory_warehouse(tmp_path)
+    seeds = [seed_article(p) for p in store.seed_files()]
+    store.store_seeds(con, seeds, 0.8, 4)
+    rows = con.execute("SELECT value, unit, counted, year, source FROM figures "
+                       "WHERE counted = 'deported' AND unit = 'people' ORDER BY year").fetchall()
+    assert (17_000.0, "people", "deported", 2005, "seed") in rows
+    assert (6_100.0, "people", "deported", 2006, "seed") in rows
+    n = con.execute("SELECT count(*) FROM figure").fetchone()
+    assert n is not None and n[0] >= 20
+    # the backfill re-extracts the same figures, no more
+    assert store.refresh_figures(con) == n[0]
+
+
+def test_a_failed_batch_leaves_no_figures(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    con = memory_warehouse(tmp_path)
+
+    def boom(*_a: object, **_k: object) -> None:
+        raise RuntimeError("crash after the article was inserted")
+
+    monkeypatch.setattr(store, "apply_topics", boom)
+    art = article("Deportations", "Russia deported 17,000 Tajik migrants in 2005. " * 5)
+    with pytest.raises(RuntimeError):
+        store.store_seeds(con, [art], 0.8, 4)
+    assert con.execute("SELECT count(*) FROM figure").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM doc").fetchone() == (0,)
