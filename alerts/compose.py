@@ -2,7 +2,8 @@
 
 Each article appears once, under its highest-scoring topic; its other topics are listed on the
 item. Titles and snippets come from the web and are untrusted: the HTML template autoescapes
-them, and header values are stripped of line breaks.
+them (the highlighted evidence is a list of text segments, escaped one by one), and header
+values are stripped of line breaks. Chat text is built in alerts/chat.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -22,6 +23,14 @@ LANG_NAMES = {"en": "English", "ru": "Russian", "tg": "Tajik", "und": "undetermi
 _env = Environment(loader=FileSystemLoader(TEMPLATES),
                    autoescape=select_autoescape(["html", "j2"], default=True),
                    trim_blocks=True, lstrip_blocks=True)
+
+
+def safe_url(url: str) -> str:
+    """Only http(s) links are clickable (no javascript:, data:); anything else becomes '#'."""
+    return url if re.match(r"^https?://[^\s\"'<>]+$", url or "") else "#"
+
+
+_env.filters["safe_url"] = safe_url
 _text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                         trim_blocks=True, lstrip_blocks=True)
 
@@ -39,6 +48,8 @@ class DigestItem:
     topics: tuple[str, ...]
     evidence: tuple[str, ...]
     also_reported_by: tuple[str, ...]
+    highlighted: tuple[tuple[str, bool], ...] = ()   # snippet as (text, is_evidence) segments
+    topic_labels: tuple[str, ...] = ()
 
     @property
     def language(self) -> str:
@@ -57,10 +68,27 @@ class Section:
 
 
 @dataclass(frozen=True)
+class ChartRow:
+    topic: str
+    label: str
+    counts: tuple[int, ...]    # articles per day, oldest first, the last is today
+
+    @property
+    def bars(self) -> list[tuple[int, str, int]]:
+        """(height px, colour, count) per day, scaled to the row's busiest day."""
+        top = max(self.counts) or 1
+        return [(max(2, round(22 * n / top)) if n else 2, "#3d6e9c" if n else "#dfe6ee", n)
+                for n in self.counts]
+
+
+@dataclass(frozen=True)
 class Digest:
     recipient: str
     created_at: datetime
     sections: tuple[Section, ...]
+    subscriber: str = ""
+    cadence: str = "daily"
+    chart: tuple[ChartRow, ...] = ()
 
     @property
     def items(self) -> list[DigestItem]:
@@ -75,6 +103,48 @@ def snippet(text: str, limit: int = 240) -> str:
     return cut.rstrip(",;:-–—") + "…"
 
 
+def _evidence_regex(evidence: Iterable[str]) -> re.Pattern[str] | None:
+    """Topic-rule phrases (`entry ban*`) -> one case-insensitive regex over article text."""
+    alts = []
+    for phrase in evidence:
+        if phrase.startswith("re:"):
+            continue
+        words = [w for w in re.split(r"[^\w*]+", phrase.lower()) if w.strip("*")]
+        if words:
+            alts.append(r"[\W_]+".join(re.escape(w.rstrip("*")).replace("е", "[её]")
+                                        + (r"\w*" if w.endswith("*") else "") for w in words))
+    if not alts:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(sorted(alts, key=len, reverse=True)) + r")(?!\w)",
+                      re.IGNORECASE)
+
+
+def highlight(text: str, evidence: Iterable[str], limit: int = 220
+              ) -> tuple[tuple[str, bool], ...]:
+    """About two lines of `text` around the first evidence match, as (segment, is_match)."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    pattern = _evidence_regex(evidence)
+    first = pattern.search(flat) if pattern else None
+    start = 0
+    if first and first.start() > limit // 3:
+        start = flat.rfind(" ", 0, first.start() - limit // 4) + 1
+    window = snippet(flat[start:], limit)
+    if start:
+        window = "…" + window
+    if not pattern:
+        return ((window, False),)
+    parts: list[tuple[str, bool]] = []
+    pos = 0
+    for m in pattern.finditer(window):
+        if m.start() > pos:
+            parts.append((window[pos:m.start()], False))
+        parts.append((m.group(0), True))
+        pos = m.end()
+    if pos < len(window):
+        parts.append((window[pos:], False))
+    return tuple(parts)
+
+
 def one_line(value: str) -> str:
     """For headers and plain text: no CR/LF or control characters (no header injection)."""
     return re.sub(r"[\x00-\x1f\x7f]+", " ", value).strip()
@@ -82,7 +152,8 @@ def one_line(value: str) -> str:
 
 def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, str],
                  outlets: Mapping[str, str], created_at: datetime, max_per_topic: int = 20,
-                 topic_order: Iterable[str] = ()) -> Digest:
+                 topic_order: Iterable[str] = (), subscriber: str = "", cadence: str = "daily",
+                 daily: Mapping[str, tuple[int, ...]] | None = None) -> Digest:
     """rows: one per (article, topic), with keys id, title, url, source, published_at, lang,
     text, topic, score, evidence, also (sources of its copies)."""
     best: dict[int, Mapping] = {}
@@ -100,7 +171,9 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
             published_at=row["published_at"], lang=row["lang"],
             snippet=snippet(row["text"]), topics=tuple(topics[aid]),
             evidence=tuple(row["evidence"] or ())[:5],
-            also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())))
+            also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
+            highlighted=highlight(row["text"], row["evidence"] or ()),
+            topic_labels=tuple(labels.get(t, t) for t in topics[aid]))
         grouped.setdefault(row["topic"], []).append(item)
     order = [t for t in topic_order if t in grouped] + sorted(set(grouped) - set(topic_order))
     sections = []
@@ -108,25 +181,42 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
         items = sorted(grouped[topic], key=lambda i: (i.published_at is None,
                                                       -(i.published_at or created_at).timestamp()))
         sections.append(Section(topic, labels.get(topic, topic), tuple(items[:max_per_topic])))
-    return Digest(recipient, created_at, tuple(sections))
+    chart = tuple(ChartRow(s.topic, s.label, tuple((daily or {}).get(s.topic, (0,) * 14)))
+                  for s in sections)
+    return Digest(recipient, created_at, tuple(sections), subscriber or recipient, cadence, chart)
 
 
 def subject(digest: Digest) -> str:
     counts = ", ".join(f"{s.label} ({len(s.items)})" for s in digest.sections[:4])
     more = "…" if len(digest.sections) > 4 else ""
     n = len(digest.items)
-    return one_line(f"migwatch: {n} new article{'s' if n != 1 else ''} — {counts}{more}")
+    return one_line(f"migwatch {digest.cadence}: {n} new article{'s' if n != 1 else ''} — "
+                    f"{counts}{more}")
+
+
+def unsubscribe_url(digest: Digest, sender: str) -> str:
+    address = parseaddr(one_line(sender))[1] or "migwatch@localhost"
+    who = re.sub(r"[^A-Za-z0-9_.@+-]", "", digest.subscriber)
+    return f"mailto:{address}?subject=unsubscribe%20{who}"
+
+
+def render_html(digest: Digest, digest_id: str, sender: str = "") -> str:
+    context = {"digest": digest, "subject": subject(digest), "digest_id": digest_id,
+               "unsubscribe": unsubscribe_url(digest, sender)}
+    return _env.get_template("digest.html.j2").render(context)
 
 
 def render_email(digest: Digest, sender: str, digest_id: str) -> EmailMessage:
-    context = {"digest": digest, "subject": subject(digest), "digest_id": digest_id}
+    context = {"digest": digest, "subject": subject(digest), "digest_id": digest_id,
+               "unsubscribe": unsubscribe_url(digest, sender)}
     msg = EmailMessage()
     msg["Subject"] = context["subject"]
     msg["From"] = one_line(sender)
     msg["To"] = one_line(digest.recipient)
     msg["Date"] = formatdate(digest.created_at.timestamp(), localtime=False)
     msg["Message-ID"] = make_msgid(idstring=digest_id, domain="migwatch.local")
-    msg["X-Migwatch-Digest"] = digest_id
+    msg["X-Migwatch-Digest"] = one_line(digest_id)
+    msg["List-Unsubscribe"] = f"<{context['unsubscribe']}>"
     msg.set_content(_text_env.get_template("digest.txt.j2").render(context))
     msg.add_alternative(_env.get_template("digest.html.j2").render(context), subtype="html")
     return msg

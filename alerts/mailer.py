@@ -6,6 +6,8 @@ SMTP settings come from the environment only (secrets never live in committed fi
   MIGWATCH_SMTP_SECURITY   starttls (default) | ssl | none
   MIGWATCH_SMTP_USER, MIGWATCH_SMTP_PASSWORD   optional login
   MIGWATCH_SMTP_TIMEOUT    seconds, default 30
+  MIGWATCH_SMTP_CA_FILE    optional PEM file of CA certificates to trust (a private CA or a
+                           self-signed server); the system's CAs otherwise
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class SmtpSettings:
     user: str | None = None
     password: str | None = None
     timeout: float = 30.0
+    ca_file: str | None = None
 
     def describe(self) -> str:
         return f"smtp://{self.host}:{self.port} ({self.security})"
@@ -44,7 +47,8 @@ def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
     return SmtpSettings(host=host, port=int(env.get("MIGWATCH_SMTP_PORT", default_port)),
                         security=security, user=env.get("MIGWATCH_SMTP_USER") or None,
                         password=env.get("MIGWATCH_SMTP_PASSWORD") or None,
-                        timeout=float(env.get("MIGWATCH_SMTP_TIMEOUT", 30)))
+                        timeout=float(env.get("MIGWATCH_SMTP_TIMEOUT", 30)),
+                        ca_file=env.get("MIGWATCH_SMTP_CA_FILE") or None)
 
 
 def write_outbox(msg: EmailMessage, outbox: Path, name: str) -> Path:
@@ -62,7 +66,7 @@ def write_outbox(msg: EmailMessage, outbox: Path, name: str) -> Path:
 
 def send_smtp(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Raises smtplib/OSError on failure: the caller records the digest as not delivered."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=smtp.ca_file)
     client: smtplib.SMTP
     if smtp.security == "ssl":
         client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)

@@ -47,20 +47,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_digest(results: list) -> int:
     code = 0
     for r in results:
+        who = f"digest for {r.subscriber} ({r.channel})"
         if r.error:
             code = EXIT_PARTIAL
-            print(f"digest for {r.recipient}: NOT delivered ({r.error}); retried next run")
+            print(f"{who}: NOT delivered ({r.error}); retried next run")
+        elif r.not_due:
+            print(f"{who}: not due yet")
         elif r.n_items:
-            print(f"digest for {r.recipient}: {r.n_items} articles -> {r.location}")
+            verb = "previewed in" if r.transport == "preview" else "->"
+            print(f"{who}: {r.n_items} articles {verb} {r.location}")
         else:
-            print(f"digest for {r.recipient}: nothing new")
+            print(f"{who}: nothing new")
     return code
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    if args.dry_run:
+        from alerts.mailer import smtp_from_env
+        from flows.digest import run_digests
+
+        out = Path(args.out) if args.out else settings.digest.outbox.parent / "preview"
+        results = run_digests(_db(args), settings, smtp_from_env(), only=args.subscriber,
+                              preview=out)
+        print(f"preview only: nothing sent or recorded; files in {out}")
+        return _print_digest(results)
+    if args.subscriber:
+        print("--subscriber goes with --dry-run", file=sys.stderr)
+        return EXIT_USAGE
     from flows.digest import digest_flow
 
-    load_settings(args.config)
     return _print_digest(digest_flow(config_path=args.config, db_path=str(_db(args))))
 
 
@@ -128,8 +144,12 @@ def parser() -> argparse.ArgumentParser:
 
     add("run", "Read every outlet, store new articles, tag and deduplicate them."
         ).set_defaults(func=cmd_run)
-    add("digest", "Send each recipient what is new since their last digest."
-        ).set_defaults(func=cmd_digest)
+    sp = add("digest", "Send each subscriber what is new since their last digest.")
+    sp.add_argument("--dry-run", action="store_true",
+                    help="write the digests as .eml/.html/.md files instead of sending them")
+    sp.add_argument("--subscriber", metavar="NAME", help="only this subscriber (with --dry-run)")
+    sp.add_argument("--out", metavar="DIR", help="preview folder (default: var/preview)")
+    sp.set_defaults(func=cmd_digest)
     sp = add("sql", "Run a read-only SQL query on the warehouse and print a table.", False)
     sp.add_argument("query", help='e.g. "select lang, count(*) from articles group by 1"')
     sp.add_argument("--max-rows", type=int, default=200)

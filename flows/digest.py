@@ -1,78 +1,186 @@
-"""The digest flow: for each recipient, what is new since their last digest, delivered once."""
+"""The digest flow: for each subscriber channel that is due, what is new for it, delivered once.
+
+`run_digests` does the work without Prefect (the CLI's --dry-run and the benchmark call it
+directly); `digest_flow` is the thin Prefect layer. Per channel: select (alerts/select.py),
+compose (alerts/compose.py, alerts/chat.py), claim, send, confirm or release
+(warehouse/deliveries.py). A failing channel is released and retried next run; the others
+are unaffected.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from alerts.compose import build_digest, render_email
+from alerts import chat
+from alerts.compose import Digest, build_digest, render_email, render_html
 from alerts.mailer import SmtpSettings, send_smtp, smtp_from_env, write_outbox
-from flows.settings import Settings, default_db_path, load_settings
+from alerts.select import is_due, select_rows, window_start
+from flows.settings import ConfigError, Settings, default_db_path, load_settings
 from flows.stages.topics import load_rules
+from flows.subscribers import Channel, Subscriber
 from warehouse import deliveries, store
 from warehouse.db import opened, sql
 
 
 @dataclass(frozen=True)
 class DigestResult:
-    recipient: str
+    subscriber: str
+    channel: str                 # the channel key in the delivery log
     digest_id: str | None
-    channel: str
+    transport: str               # outbox | smtp | apprise | webhook | preview
     n_items: int
     location: str | None
     error: str | None = None
+    not_due: bool = False
+
+    @property
+    def recipient(self) -> str:  # the foundation's name, kept for callers
+        return self.subscriber
 
 
-def _rows(con: object, recipient: str, since: datetime) -> list[dict]:
-    cur = con.execute(sql("digest_candidates"),  # type: ignore[attr-defined]
-                      {"recipient": recipient, "since": since})
+def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping) -> list[dict]:
+    cur = con.execute(sql(name), dict(params))
     names = [d[0] for d in cur.description]
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def deliver_one(db: Path, settings: Settings, recipient: str, smtp: SmtpSettings | None,
-                now: datetime | None = None) -> DigestResult:
-    """Select, compose, claim, send, confirm (see warehouse/deliveries.py for the protocol)."""
-    now = now or datetime.now(UTC)
-    channel = "smtp" if smtp else "outbox"
-    outbox = settings.digest.outbox
-    topic_order = load_rules(settings.topics_path).keys()
-    with opened(db) as con:
-        deliveries.recover(con, recipient, outbox)
-        rows = _rows(con, recipient, now - timedelta(days=settings.digest.window_days))
-        labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
-        outlets = {s.key: s.name for s in settings.sources}
-        digest = build_digest(recipient, rows, labels, outlets, now,
-                              settings.digest.max_items_per_topic, topic_order)
-        if not digest.items:
-            return DigestResult(recipient, None, channel, 0, None)
-        digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+def _daily(con: duckdb.DuckDBPyConnection, today: date) -> dict[str, tuple[int, ...]]:
+    out: dict[str, list[int]] = {}
+    for row in _query(con, "topic_daily", {"today": today}):
+        days = out.setdefault(row["topic"], [0] * 14)
+        days[13 - (today - row["day"]).days] = int(row["n"])
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:60]
+
+
+def _send(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Subscriber, ch: Channel,
+          digest: Digest, digest_id: str, smtp: SmtpSettings | None,
+          env: Mapping[str, str] | None) -> DigestResult:
+    """Render, claim, send, confirm (or release): see warehouse/deliveries.py."""
+    transport = {"email": "smtp" if smtp else "outbox", "chat": "apprise",
+                 "webhook": "webhook"}[ch.kind]
+    items = [(i.article_id, s.topic) for s in digest.sections for i in s.items]
+
+    def result(n: int, location: str | None, error: str | None = None) -> DigestResult:
+        return DigestResult(sub.name, ch.key, digest_id, transport, n, location, error)
+
+    try:
+        target = ch.resolved(env)
+    except LookupError as exc:
+        return result(0, None, str(exc))
+    msg = render_email(digest, settings.digest.sender, digest_id) if ch.kind == "email" else None
+    deliveries.claim(con, digest_id, sub.name, ch.key, transport, items)
+    try:
+        if msg is not None and smtp:
+            send_smtp(msg, smtp)
+            location = smtp.describe()
+        elif msg is not None:
+            location = str(write_outbox(msg, settings.digest.outbox, digest_id))
+        elif ch.kind == "chat":
+            chat.send_apprise(target, chat.render_markdown(digest, chat.limit_for(ch.scheme)))
+            location = chat.redact(target)
+        else:
+            chat.send_webhook(target, chat.payload(digest, digest_id))
+            location = chat.redact(target.split("+", 1)[1])
+    except Exception as exc:  # refused, unreachable, disk full: release, retry next run
+        reason = f"{type(exc).__name__}: {exc}"
+        deliveries.release(con, digest_id, reason)
+        return result(0, None, reason)
+    deliveries.confirm(con, digest_id, location)
+    return result(len(items), location)
+
+
+def _preview(out: Path, settings: Settings, sub: Subscriber, ch: Channel, n: int,
+             digest: Digest, digest_id: str) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{_slug(sub.name)}-{n}-{ch.kind}"
+    if ch.kind == "email":
         msg = render_email(digest, settings.digest.sender, digest_id)
-        deliveries.claim(con, digest_id, recipient, channel,
-                         [(i.article_id, s.topic) for s in digest.sections for i in s.items])
-        try:
-            if smtp:
-                send_smtp(msg, smtp)
-                location = smtp.describe()
-            else:
-                location = str(write_outbox(msg, outbox, digest_id))
-        except Exception as exc:  # refused, unreachable, disk full: record, retry next run
-            reason = f"{type(exc).__name__}: {exc}"
-            deliveries.release(con, digest_id, reason)
-            return DigestResult(recipient, digest_id, channel, 0, None, reason)
-        deliveries.confirm(con, digest_id, location)
-        return DigestResult(recipient, digest_id, channel, len(digest.items), location)
+        (out / f"{stem}.eml").write_bytes(msg.as_bytes())
+        html = render_html(digest, digest_id, settings.digest.sender)
+        (out / f"{stem}.html").write_text(html, "utf-8")
+        return str(out / f"{stem}.html")
+    if ch.kind == "webhook":
+        body = json.dumps(chat.payload(digest, digest_id), ensure_ascii=False, indent=2)
+        (out / f"{stem}.json").write_text(body, "utf-8")
+        return str(out / f"{stem}.json")
+    parts = chat.render_markdown(digest, chat.limit_for(ch.scheme))
+    (out / f"{stem}.md").write_text("\n\n---\n\n".join(parts) + "\n", "utf-8")
+    return str(out / f"{stem}.md")
+
+
+def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
+                now: datetime | None = None, only: str | None = None,
+                preview: Path | None = None, env: Mapping[str, str] | None = None
+                ) -> list[DigestResult]:
+    """Every due subscriber channel; with `preview`, write files there instead of sending or
+    recording (and ignore the cadence: a preview shows what the next digest would hold)."""
+    now = now or datetime.now(UTC)
+    topic_order = load_rules(settings.topics_path).keys()
+    subs = [s for s in settings.subscribers if only is None or s.name == only]
+    if only is not None and not subs:
+        raise ConfigError(f"{settings.path}: no subscriber named {only!r}")
+    for s in subs:
+        unknown = set(s.topics) - set(topic_order)
+        if unknown:
+            raise ConfigError(f"{settings.path}: subscriber {s.name}: unknown topics "
+                              f"{', '.join(sorted(unknown))} (see {settings.topics_path})")
+    outlets = {s.key: s.name for s in settings.sources}
+    earliest = now - timedelta(days=settings.digest.window_days)
+    results: list[DigestResult] = []
+    with opened(db) as con:
+        if preview is None:
+            deliveries.recover(con, settings.digest.outbox)
+        rows = _query(con, "digest_candidates", {"since": earliest})
+        delivered: dict[tuple[str, str], set[int]] = {}
+        for row in _query(con, "digest_delivered", {"since": earliest}):
+            delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])
+        last_sent = {(r["subscriber"], r["channel"]): r["last_sent"]
+                     for r in _query(con, "digest_last_sent", {})}
+        labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
+        daily = _daily(con, now.date())
+        for sub in subs:
+            for n, ch in enumerate(sub.channels, 1):
+                last = last_sent.get((sub.name, ch.key))
+                if preview is None and not is_due(sub, last, now):
+                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None,
+                                                not_due=True))
+                    continue
+                chosen = select_rows(rows, sub, delivered.get((sub.name, ch.key), set()),
+                                     window_start(sub, last, now, settings.digest.window_days))
+                shown = ch.target if ch.kind == "email" else chat.redact(ch.target)
+                digest = build_digest(shown, chosen, labels, outlets, now,
+                                      settings.digest.max_items_per_topic, topic_order,
+                                      sub.name, sub.cadence, daily)
+                if not digest.items:
+                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None))
+                    continue
+                digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+                if preview is not None:
+                    where = _preview(preview, settings, sub, ch, n, digest, digest_id)
+                    results.append(DigestResult(sub.name, ch.key, None, "preview",
+                                                len(digest.items), where))
+                else:
+                    results.append(_send(con, settings, sub, ch, digest, digest_id, smtp, env))
+    return results
 
 
 @task(cache_policy=NO_CACHE)
-def deliver(db: Path, settings: Settings, recipient: str, smtp: SmtpSettings | None
-            ) -> DigestResult:
-    return deliver_one(db, settings, recipient, smtp)
+def deliver_all(db: Path, settings: Settings, smtp: SmtpSettings | None) -> list[DigestResult]:
+    return run_digests(db, settings, smtp)
 
 
 @flow(name="migwatch-digest")
@@ -84,15 +192,12 @@ def digest_flow(config_path: str | None = None, db_path: str | None = None
     smtp = smtp_from_env()
     with opened(db) as con:
         run_id = store.start_run(con, "digest")
-    results = []
-    for recipient in settings.digest.recipients:
-        result = deliver(db, settings, recipient, smtp)
-        results.append(result)
-        if result.error:
-            logger.warning("%s: not delivered: %s", recipient, result.error)
-        else:
-            logger.info("%s: %d items -> %s", recipient, result.n_items,
-                        result.location or "nothing new")
+    results = deliver_all(db, settings, smtp)
+    for r in results:
+        if r.error:
+            logger.warning("%s %s: not delivered: %s", r.subscriber, r.channel, r.error)
+        elif r.n_items:
+            logger.info("%s %s: %d items -> %s", r.subscriber, r.channel, r.n_items, r.location)
     status = "ok" if not any(r.error for r in results) else "partial"
     with opened(db) as con:
         store.finish_run(con, run_id, status, {"digests": [r.__dict__ for r in results]})

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flows.subscribers import Subscriber, legacy, parse_subscribers
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "sources.toml"
 DEFAULT_TOPICS = PROJECT_ROOT / "topics.toml"
@@ -85,6 +87,7 @@ class Settings:
     dedup: DedupSettings = field(default_factory=DedupSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
     topics_path: Path = DEFAULT_TOPICS
+    subscribers: tuple[Subscriber, ...] = ()   # [[subscribers]] then [digest] recipients
 
     def source(self, key: str) -> Source:
         for s in self.sources:
@@ -270,7 +273,7 @@ def parse_settings(text: str, path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "", None)
-    top.check_keys({"fetch", "dedup", "digest", "topics", "sources"})
+    top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers"})
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
@@ -321,5 +324,14 @@ def parse_settings(text: str, path: Path) -> Settings:
     rules = t.get("rules", str)
     topics_path = (path.parent / rules) if rules else DEFAULT_TOPICS
 
-    return Settings(path=path, sources=_parse_sources(path, text, data.get("sources")),
-                    fetch=fetch, dedup=dedup, digest=digest, topics_path=topics_path)
+    sources = _parse_sources(path, text, data.get("sources"))
+    subscribers = parse_subscribers(
+        data.get("subscribers"), lambda tbl, i: _Reader(path, text, tbl, f"subscribers[{i}]",
+                                                        "subscribers", i),
+        lambda msg: ConfigError(f"{path}: {msg}"), {s.key for s in sources}, LANGS)
+    if subscribers and "recipients" not in g.table:
+        digest = DigestSettings(**{**digest.__dict__, "recipients": ()})
+    names = {s.name for s in subscribers}
+    subscribers += tuple(s for s in legacy(digest.recipients) if s.name not in names)
+    return Settings(path=path, sources=sources, fetch=fetch, dedup=dedup, digest=digest,
+                    topics_path=topics_path, subscribers=subscribers)

@@ -1,144 +1,84 @@
-"""Digests: composed from a real warehouse, written to an outbox or sent to a real SMTP
-server on loopback, recorded so that no article is sent twice."""
+"""Email digests: composed from a real warehouse, written to an outbox or sent to a real SMTP
+server on loopback (plain, STARTTLS and implicit TLS, with login), recorded so that no article
+is sent twice to the same subscriber channel."""
 
 from __future__ import annotations
 
-import email
-import email.policy
-from collections.abc import Iterator
 from dataclasses import replace
-from email.message import EmailMessage
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts.mailer import SmtpSettings, smtp_from_env
-from flows.digest import deliver_one
-from flows.settings import Settings, parse_settings
-from tests.conftest import dead_port, free_port
-from tests.helpers import RULES, article
-from warehouse import deliveries, store
-from warehouse.db import connect, transaction
-
-BAN = ("Russia extended the entry ban for {n} Tajik citizens, the Interior Ministry said. "
-       "The entry ban applies to migrants with two administrative offences. ") * 4
-
-
-def _settings(tmp_path: Path) -> Settings:
-    (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
-    text = f"""
-[digest]
-recipients = ["a@example.org", "b@example.org"]
-outbox = "{tmp_path / 'outbox'}"
-[topics]
-rules = "rules.toml"
-[[sources]]
-key = "asiaplus_en"
-name = "Asia-Plus"
-feeds = ["https://asiaplustj.info/en/rss"]
-[[sources]]
-key = "ozodi"
-name = "Ozodi"
-feeds = ["https://www.ozodi.org/rss"]
-"""
-    return parse_settings(text, tmp_path / "sources.toml")
-
-
-def _fill(db: Path, settings: Settings, items: list[tuple[str, str, str, str]]) -> None:
-    from flows.stages.topics import load_rules
-
-    con = connect(db)
-    store.load_rules(con, load_rules(settings.topics_path))
-    with transaction(con):
-        ids = []
-        for source, url, title, text in items:
-            s = store.insert_article(con, replace(article(title, text, url), source=source),
-                                     None, 0.8, 4)
-            assert s
-            ids.append(s.id)
-        store.apply_topics(con, ids)
-    con.close()
+from flows.digest import run_digests
+from flows.settings import ConfigError, Settings
+from tests.conftest import dead_port
+from tests.digest_helpers import BAN, fill, filled_settings, parse, parts, smtp_server, tls_files
+from warehouse import deliveries
+from warehouse.db import connect
 
 
 @pytest.fixture
 def filled(tmp_path: Path, db_path: Path) -> Settings:
-    settings = _settings(tmp_path)
-    _fill(db_path, settings, [
-        ("asiaplus_en", "https://asiaplustj.info/en/1", "Entry ban extended",
-         BAN.format(n="5,000")),
-        ("ozodi", "https://ozodi.org/a/2", "Entry ban extended (copy)", BAN.format(n="5,000")),
-        ("asiaplus_en", "https://asiaplustj.info/en/3", "<script>alert(1)</script> remittances",
-         "Tajik migrants sent remittances worth $2.5 billion; remittances fell. " * 3),
-        ("asiaplus_en", "https://asiaplustj.info/en/4", "Football: Istiklol wins",
-         "Istiklol won the Tajik league final on Sunday in Dushanbe. " * 8),
-    ])
-    return settings
-
-
-def _parse(path: Path) -> EmailMessage:
-    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    return msg
-
-
-def _parts(msg: EmailMessage) -> tuple[str, str]:
-    text = msg.get_body(preferencelist=("plain",))
-    html = msg.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
-    return text.get_content(), html.get_content()
+    return filled_settings(tmp_path, db_path)
 
 
 def test_outbox_digest_reads_well_and_lists_each_article_once(filled: Settings, db_path: Path
                                                               ) -> None:
-    result = deliver_one(db_path, filled, "a@example.org", None)
+    [result] = run_digests(db_path, filled, None, only="a@example.org")
     assert result.error is None and result.n_items == 2 and result.location
-    msg = _parse(Path(result.location))
+    msg = parse(Path(result.location))
     assert msg.get_content_type() == "multipart/alternative"
-    assert "2 new articles" in msg["Subject"] and "Entry bans (1)" in msg["Subject"]
-    text, html = _parts(msg)
+    assert msg["Subject"].startswith("migwatch daily: 2 new articles")
+    assert "Entry bans (1)" in msg["Subject"] and "Remittances (1)" in msg["Subject"]
+    assert msg["List-Unsubscribe"].strip() == "<mailto:migwatch@localhost?subject=unsubscribe%20" \
+        "a@example.org>"
+    text, html = parts(msg)
     for part in (text, html):
         assert part.count("asiaplustj.info/en/1") == 1      # once, though two topics could
         assert "ozodi.org/a/2" not in part                  # the copy is not an item ...
         assert "Football" not in part                       # off-topic is not sent
     assert "Also reported by Ozodi" in html and "Also reported by: Ozodi" in text
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    assert '"><img' not in html and "&#34;&gt;&lt;img onerror" in html
     assert html.index("Entry bans") < html.index("Remittances")
+    assert "Articles per day, last 14 days" in html and html.count("in 14 d<") == 2
+    assert '<span style="background:#fff0a6;font-weight:bold;">entry ban</span>' in html
+    assert "<script" not in html.replace("&lt;script", "")
 
 
-def test_no_article_twice_for_the_same_recipient(filled: Settings, db_path: Path) -> None:
-    assert deliver_one(db_path, filled, "a@example.org", None).n_items == 2
-    again = deliver_one(db_path, filled, "a@example.org", None)
-    assert again.n_items == 0 and again.digest_id is None
-    assert deliver_one(db_path, filled, "b@example.org", None).n_items == 2
-    _fill(db_path, filled, [("ozodi", "https://ozodi.org/a/9", "New entry ban",
-                             BAN.format(n="12,000 more") + " A different story altogether, "
-                             "about a new list of banned Tajik citizens published in Moscow.")])
-    assert deliver_one(db_path, filled, "a@example.org", None).n_items == 1
+def test_two_runs_in_a_row_send_nothing_the_second_time(filled: Settings, db_path: Path
+                                                        ) -> None:
+    now = datetime.now(UTC)
+    first = run_digests(db_path, filled, None, now=now)
+    assert [r.n_items for r in first] == [2, 2]
+    again = run_digests(db_path, filled, None, now=now + timedelta(minutes=5))
+    assert all(r.not_due and r.n_items == 0 for r in again)          # daily: not due yet
+    later = run_digests(db_path, filled, None, now=now + timedelta(days=1))
+    assert [r.n_items for r in later] == [0, 0]                     # due, but nothing new
+    fill(db_path, filled, [("ozodi", "https://ozodi.org/a/9", "New entry ban",
+                            BAN.format(n="12,000 more") + " A different story altogether, "
+                            "about a new list of banned Tajik citizens published in Moscow.")])
+    last = run_digests(db_path, filled, None, now=now + timedelta(days=2))
+    assert [r.n_items for r in last] == [1, 1]
+    assert len(list(filled.digest.outbox.glob("*.eml"))) == 4
 
 
-class Sink:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
+def test_filters_topic_language_outlet_and_score(filled: Settings, db_path: Path) -> None:
+    from flows.subscribers import Channel, Subscriber
 
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        raw = envelope.content  # type: ignore[attr-defined]
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink() -> Iterator[tuple[Sink, int]]:
-    sink = Sink()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
+    ch = (Channel("email", "f@example.org"),)
+    subs = (Subscriber("remit", ch, topics=("remittances",)),
+            Subscriber("tajik", ch, languages=("tg",)),
+            Subscriber("ozodi", ch, outlets=("ozodi",)),
+            Subscriber("strict", ch, min_score=1000))
+    settings = replace(filled, subscribers=subs)
+    results = {r.subscriber: r for r in run_digests(db_path, settings, None)}
+    assert results["remit"].n_items == 1 and results["tajik"].n_items == 0
+    assert results["ozodi"].n_items == 0 and results["strict"].n_items == 0
+    html = parts(parse(Path(results["remit"].location or "")))[1]
+    assert "Remittances" in html and "Entry ban extended" not in html
 
 
 def test_smtp_settings_come_from_the_environment() -> None:
@@ -150,28 +90,39 @@ def test_smtp_settings_come_from_the_environment() -> None:
         smtp_from_env({"MIGWATCH_SMTP_HOST": "x", "MIGWATCH_SMTP_SECURITY": "tls1"})
 
 
-def test_smtp_delivery_to_a_real_server(filled: Settings, db_path: Path,
-                                        smtp_sink: tuple[Sink, int]) -> None:
-    sink, port = smtp_sink
-    smtp = SmtpSettings("127.0.0.1", port, "none", timeout=10)
-    result = deliver_one(db_path, filled, "a@example.org", smtp)
-    assert result.error is None and result.n_items == 2
-    assert len(sink.messages) == 1
-    msg = sink.messages[0]
-    assert msg["To"] == "a@example.org" and msg.get_content_type() == "multipart/alternative"
-    assert "Entry ban extended" in _parts(msg)[1]
-    assert deliver_one(db_path, filled, "a@example.org", smtp).n_items == 0
-    assert len(sink.messages) == 1
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize("security", ["none", "starttls", "ssl"])
+def test_smtp_delivery_to_a_real_server(filled: Settings, db_path: Path, tmp_path: Path,
+                                        security: str) -> None:
+    cert, key = tls_files(tmp_path)
+    login = security != "none"
+    with smtp_server(security, cert, key, login) as (sink, port):
+        smtp = SmtpSettings("127.0.0.1", port, security, "digest" if login else None,
+                            "s3cret" if login else None, 10, str(cert))
+        result = run_digests(db_path, filled, smtp, only="a@example.org")[0]
+        assert result.error is None and result.n_items == 2 and result.transport == "smtp"
+        assert len(sink.messages) == 1
+        msg = sink.messages[0]
+        assert msg["To"] == "a@example.org" and msg.get_content_type() == "multipart/alternative"
+        assert "Entry ban extended" in parts(msg)[1]
+        assert sink.logins == (["digest"] if login else [])
+        if login:
+            wrong = replace(smtp, password="wrong", timeout=2)
+            fill(db_path, filled, [("ozodi", "https://ozodi.org/a/7", "Another entry ban",
+                                    BAN.format(n="77") + " Yet another, unrelated story.")])
+            failed = run_digests(db_path, filled, wrong, only="b@example.org")[0]
+            assert failed.error and failed.n_items == 0 and len(sink.messages) == 1
+            assert sink.logins == ["digest"]                 # the wrong password got nowhere
 
 
-def test_a_refusing_server_is_retried_next_run(filled: Settings, db_path: Path,
-                                               smtp_sink: tuple[Sink, int]) -> None:
+def test_a_refusing_server_is_retried_next_run(filled: Settings, db_path: Path) -> None:
     down = SmtpSettings("127.0.0.1", dead_port(), "none", timeout=5)
-    failed = deliver_one(db_path, filled, "a@example.org", down)
+    failed = run_digests(db_path, filled, down, only="a@example.org")[0]
     assert failed.error and "Connection refused" in failed.error and failed.n_items == 0
-    sink, port = smtp_sink
-    result = deliver_one(db_path, filled, "a@example.org", SmtpSettings("127.0.0.1", port, "none"))
-    assert result.n_items == 2 and len(sink.messages) == 1
+    with smtp_server("none") as (sink, port):
+        result = run_digests(db_path, filled, SmtpSettings("127.0.0.1", port, "none"),
+                             only="a@example.org")[0]
+        assert result.n_items == 2 and len(sink.messages) == 1
 
 
 def test_a_crash_between_send_and_record_is_settled_next_run(filled: Settings, db_path: Path,
@@ -184,15 +135,35 @@ def test_a_crash_between_send_and_record_is_settled_next_run(filled: Settings, d
 
     monkeypatch.setattr(deliveries, "confirm", die)
     with pytest.raises(SystemExit):
-        deliver_one(db_path, filled, "a@example.org", None)
+        run_digests(db_path, filled, None, only="a@example.org")
     monkeypatch.undo()
-    written = list((filled.digest.outbox).glob("*.eml"))
-    assert len(written) == 1
-    again = deliver_one(db_path, filled, "a@example.org", None)
+    assert len(list(filled.digest.outbox.glob("*.eml"))) == 1
+    again = run_digests(db_path, filled, None, only="a@example.org")[0]
     assert again.n_items == 0
     assert len(list(filled.digest.outbox.glob("*.eml"))) == 1
     con = connect(db_path, read_only=True)
     assert con.execute("SELECT status FROM digest").fetchall() == [("delivered",)]
+    assert con.execute("SELECT count(*) FROM delivery_log WHERE status = 'delivered'"
+                       ).fetchone() == (2,)
+
+
+def test_a_crash_after_smtp_accepted_is_the_one_resend(filled: Settings, db_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The documented repeat: the server accepted, the process died before recording."""
+
+    def die(*_a: object, **_k: object) -> None:
+        raise SystemExit("killed after the SMTP server accepted")
+
+    with smtp_server("none") as (sink, port):
+        smtp = SmtpSettings("127.0.0.1", port, "none")
+        monkeypatch.setattr(deliveries, "confirm", die)
+        with pytest.raises(SystemExit):
+            run_digests(db_path, filled, smtp, only="a@example.org")
+        monkeypatch.undo()
+        assert len(sink.messages) == 1
+        assert run_digests(db_path, filled, smtp, only="a@example.org")[0].n_items == 2
+        assert len(sink.messages) == 2                       # sent again, nothing lost
+        assert run_digests(db_path, filled, smtp, only="a@example.org")[0].n_items == 0
 
 
 def test_a_crash_before_the_send_releases_the_items(filled: Settings, db_path: Path,
@@ -204,7 +175,15 @@ def test_a_crash_before_the_send_releases_the_items(filled: Settings, db_path: P
 
     monkeypatch.setattr(flows.digest, "write_outbox", die)
     with pytest.raises(SystemExit):
-        deliver_one(db_path, filled, "a@example.org", None)
+        run_digests(db_path, filled, None, only="a@example.org")
     monkeypatch.undo()
-    assert deliver_one(db_path, filled, "a@example.org", None).n_items == 2
+    assert run_digests(db_path, filled, None, only="a@example.org")[0].n_items == 2
 
+
+def test_unknown_subscriber_or_topic_is_a_configuration_error(filled: Settings, db_path: Path
+                                                              ) -> None:
+    with pytest.raises(ConfigError, match="no subscriber named 'nobody'"):
+        run_digests(db_path, filled, None, only="nobody")
+    bad = replace(filled, subscribers=(replace(filled.subscribers[0], topics=("footbal",)),))
+    with pytest.raises(ConfigError, match="unknown topics footbal"):
+        run_digests(db_path, bad, None)

@@ -1,14 +1,19 @@
-"""The delivery log: which article went to which recipient, written around each send.
+"""The delivery log: which article went to which subscriber channel, written around each send.
 
 Protocol, so that a crash never loses an item and almost never repeats one:
-  1. claim   – one transaction: a `pending` digest row and a `pending` row per item
-               (the items are then no longer selected for another digest);
-  2. send    – write the outbox file atomically, or hand the message to SMTP;
+  1. claim   – one transaction: a `pending` digest row and a `pending` delivery_log row per
+               item (the items are then no longer selected for another digest on that channel);
+  2. send    – write the outbox file atomically, or hand the message to SMTP / apprise / the
+               webhook, and wait for it to be accepted;
   3. confirm – one transaction: digest and items become `delivered`.
-     or release – the send failed: the rows are removed, the items are selected next run.
+     or release – the send failed: the digest becomes `failed`, its items are removed from the
+               log and selected again next run. Other channels are unaffected.
 A digest found `pending` at the next run was interrupted between 1 and 3: an outbox digest
 whose file exists is confirmed, any other is released and its items sent again. The one
-possible repeat is an SMTP digest the server accepted just before the process died.
+possible repeat: a server (SMTP, chat, webhook) accepted the message and the process died
+before step 3 — the window is one network round-trip plus one local transaction. A chat digest
+split into several messages is all-or-nothing the same way: when a later part fails, the
+earlier parts are sent again next run.
 """
 
 from __future__ import annotations
@@ -18,41 +23,46 @@ from pathlib import Path
 
 import duckdb
 
-from warehouse.db import insert_many, transaction
+from warehouse.db import transaction
 
 
-def claim(con: duckdb.DuckDBPyConnection, digest_id: str, recipient: str, channel: str,
-          items: list[tuple[int, str]]) -> None:
+def claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, channel: str,
+          transport: str, items: list[tuple[int, str]]) -> None:
     with transaction(con):
-        con.execute("INSERT INTO digest VALUES (?, ?, ?, ?, 'pending', NULL, ?, NULL)",
-                    [digest_id, recipient, channel, datetime.now(UTC), len(items)])
-        insert_many(con, "INSERT INTO delivery VALUES (?, ?, ?, ?, 'pending')",
-                        [[recipient, doc_id, digest_id, topic] for doc_id, topic in items])
+        con.execute("INSERT INTO digest (digest_id, recipient, channel, created_at, status, "
+                    "location, n_items, error, transport) "
+                    "VALUES (?, ?, ?, ?, 'pending', NULL, ?, NULL, ?)",
+                    [digest_id, subscriber, channel, datetime.now(UTC), len(items), transport])
+        if items:
+            con.execute("INSERT INTO delivery_log SELECT ?, ?, unnest(?::BIGINT[]), ?, "
+                        "unnest(?::VARCHAR[]), 'pending'",
+                        [subscriber, channel, [i for i, _ in items], digest_id,
+                         [t for _, t in items]])
 
 
 def confirm(con: duckdb.DuckDBPyConnection, digest_id: str, location: str) -> None:
     with transaction(con):
         con.execute("UPDATE digest SET status = 'delivered', location = ? WHERE digest_id = ?",
                     [location, digest_id])
-        con.execute("UPDATE delivery SET status = 'delivered' WHERE digest_id = ?", [digest_id])
+        con.execute("UPDATE delivery_log SET status = 'delivered' WHERE digest_id = ?",
+                    [digest_id])
 
 
 def release(con: duckdb.DuckDBPyConnection, digest_id: str, error: str) -> None:
     with transaction(con):
         con.execute("UPDATE digest SET status = 'failed', error = ? WHERE digest_id = ?",
                     [error[:2000], digest_id])
-        con.execute("DELETE FROM delivery WHERE digest_id = ?", [digest_id])
+        con.execute("DELETE FROM delivery_log WHERE digest_id = ?", [digest_id])
 
 
-def recover(con: duckdb.DuckDBPyConnection, recipient: str, outbox: Path) -> list[str]:
+def recover(con: duckdb.DuckDBPyConnection, outbox: Path) -> list[str]:
     """Settle digests left `pending` by an interrupted run; return what was done."""
     done = []
-    pending = con.execute(
-        "SELECT digest_id, channel FROM digest WHERE recipient = ? AND status = 'pending'",
-        [recipient]).fetchall()
-    for digest_id, channel in pending:
+    pending = con.execute("SELECT digest_id, transport FROM digest WHERE status = 'pending' "
+                          "ORDER BY created_at").fetchall()
+    for digest_id, transport in pending:
         path = outbox / f"{digest_id}.eml"
-        if channel == "outbox" and path.exists():
+        if transport == "outbox" and path.exists():
             confirm(con, digest_id, str(path))
             done.append(f"{digest_id}: confirmed (outbox file was written)")
         else:

@@ -1,0 +1,116 @@
+"""Digest -> chat markdown (split to each platform's limit) and structured JSON; the only
+module that sends chat (through apprise) and webhooks (httpx).
+
+Titles, outlets and snippets are untrusted: markdown control characters are backslash-escaped,
+line breaks flattened, and links only ever point at http(s) URLs with `()<> ` percent-encoded,
+so an article cannot inject links, mentions or formatting into the channel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+import apprise
+import httpx
+
+from alerts.compose import Digest, one_line, safe_url, subject
+
+# Characters per message. Telegram's hard limit is 4,096; Slack allows far more but long
+# messages are unreadable, so keep it short; Matrix is comfortable with long bodies.
+LIMITS = {"tgram": 4096, "telegram": 4096, "slack": 3500, "mmost": 4000, "mmosts": 4000,
+          "discord": 2000, "matrix": 16000, "matrixs": 16000}
+DEFAULT_LIMIT = 4000
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]()<>#|~])")
+
+
+def md_text(value: str) -> str:
+    """Untrusted text as inert markdown: one line, markup characters escaped, and `@` followed
+    by a zero-width space so `@channel`/`@here` cannot ping a whole chat."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(value)).replace("@", "@\u200b")
+
+
+def md_url(url: str) -> str:
+    url = safe_url(url)
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
+
+
+def limit_for(scheme: str) -> int:
+    return LIMITS.get(scheme, DEFAULT_LIMIT)
+
+
+def render_markdown(digest: Digest, limit: int = DEFAULT_LIMIT) -> list[str]:
+    """One compact message per digest; more only when `limit` requires, split between items."""
+    head = f"**{md_text(subject(digest))}**"
+    blocks: list[str] = []
+    for section in digest.sections:
+        blocks.append(f"\n**{md_text(section.label)}** ({len(section.items)})")
+        for item in section.items:
+            line = (f"• [{md_text(item.title)}]({md_url(item.url)}) — {md_text(item.outlet)}, "
+                    f"{md_text(item.date)}, {item.lang}")
+            if item.also_reported_by:
+                line += f" (also {md_text(', '.join(item.also_reported_by))})"
+            blocks.append(line[: limit - 50])
+    messages: list[str] = []
+    current = head
+    for block in blocks:
+        if len(current) + 1 + len(block) > limit - 20:
+            messages.append(current)
+            current = f"_{md_text('(continued)')}_"
+        current += "\n" + block
+    messages.append(current)
+    if len(messages) > 1:
+        messages = [f"{m}\n_{len(messages)} parts: {i}/{len(messages)}_"
+                    for i, m in enumerate(messages, 1)]
+    return messages
+
+
+def payload(digest: Digest, digest_id: str) -> dict[str, Any]:
+    """The structured digest a JSON webhook receives (plain text; the receiver escapes)."""
+
+    def iso(d: datetime | None) -> str | None:
+        return d.isoformat() if d else None
+
+    return {
+        "digest_id": digest_id, "subscriber": digest.subscriber, "cadence": digest.cadence,
+        "created_at": iso(digest.created_at), "subject": subject(digest),
+        "counts": {s.topic: len(s.items) for s in digest.sections},
+        "topics": [{"topic": s.topic, "label": s.label, "items": [
+            {"id": i.article_id, "title": i.title, "url": i.url, "outlet": i.outlet,
+             "source": i.source, "published_at": iso(i.published_at), "lang": i.lang,
+             "snippet": i.snippet, "evidence": list(i.evidence), "topics": list(i.topics),
+             "also_reported_by": list(i.also_reported_by)} for i in s.items]}
+            for s in digest.sections],
+    }
+
+
+def redact(url: str) -> str:
+    """scheme://host for logs and the digest table: no tokens, passwords or paths."""
+    m = re.match(r"^([a-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
+    return f"{m.group(1)}://{m.group(2)}" if m else "?"
+
+
+def send_apprise(url: str, messages: list[str]) -> None:
+    """Send every part through apprise; raise RuntimeError (with apprise's reason) on refusal."""
+    ap = apprise.Apprise()
+    if not ap.add(url):
+        raise RuntimeError(f"apprise does not understand the URL {redact(url)}")
+    for n, body in enumerate(messages, 1):
+        with apprise.LogCapture(level=apprise.logging.WARNING) as log:
+            ok = ap.notify(body=body, body_format=apprise.NotifyFormat.MARKDOWN)
+        if not ok:
+            reason = one_line(log.getvalue())[-300:] or "not accepted"
+            raise RuntimeError(f"{redact(url)}: part {n}/{len(messages)} refused: {reason}")
+
+
+def send_webhook(url: str, body: dict[str, Any], timeout: float = 30.0) -> None:
+    """POST the structured digest; any status other than 2xx raises."""
+    target = url.split("+", 1)[1]
+    response = httpx.post(target, content=json.dumps(body, ensure_ascii=False).encode(),
+                          headers={"Content-Type": "application/json",
+                                   "User-Agent": "migwatch-digest"},
+                          timeout=timeout, follow_redirects=False)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"{redact(target)} answered HTTP {response.status_code}")

@@ -1,0 +1,143 @@
+"""Digest subscribers: who gets what, where and how often (`[[subscribers]]` in sources.toml).
+
+A subscriber has one or more channels: an email address, an apprise URL for chat
+(`slack://…`, `tgram://…`, `mmost://…`, `matrix://…`, `json://…`) or a structured JSON webhook
+(`webhook+https://host/path`). `${NAME}` in a URL is replaced by the environment variable NAME
+when the digest is sent, so secrets never live in the file or the warehouse: the delivery log
+keys a chat channel by scheme, host and a hash of the URL as written (before expansion).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+CADENCES = {"hourly": timedelta(hours=1), "daily": timedelta(days=1),
+            "weekly": timedelta(days=7)}
+EMAIL_RE = re.compile(r"^[^@\s<>\"'()\[\],;:]+@[^@\s<>\"'()\[\],;:]+$")
+URL_RE = re.compile(r"^([a-z][a-z0-9+.-]*)://\S+$")
+ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
+
+
+class MissingSecret(LookupError):
+    """A `${NAME}` in a channel URL names an environment variable that is not set."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    kind: str      # email | chat | webhook
+    target: str    # the address, or the URL as written (with ${NAME} unexpanded)
+
+    @property
+    def key(self) -> str:
+        """Stable id in the delivery log; never contains an expanded secret."""
+        if self.kind == "email":
+            return f"email:{self.target.lower()}"
+        m = re.match(r"^([a-z0-9+.-]+)://([^/?#]*)", self.target)
+        scheme, rest = (m.group(1), m.group(2)) if m else ("?", "")
+        host = rest.rsplit("@", 1)[-1]   # drop user:password@
+        if "$" in host or scheme in ("tgram", "slack", "discord"):
+            host = ""                    # these carry tokens where a host would be
+        digest = hashlib.sha256(self.target.encode()).hexdigest()[:10]
+        return f"{self.kind}:{scheme}://{host}#{digest}"
+
+    @property
+    def scheme(self) -> str:
+        return self.target.split("://", 1)[0] if self.kind != "email" else "email"
+
+    def resolved(self, env: Mapping[str, str] | None = None) -> str:
+        """The target with `${NAME}` expanded; raises MissingSecret naming the variable."""
+        env = os.environ if env is None else env
+
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in env:
+                raise MissingSecret(f"environment variable {m.group(1)} is not set")
+            return env[m.group(1)]
+
+        return ENV_RE.sub(sub, self.target)
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    name: str
+    channels: tuple[Channel, ...]
+    topics: tuple[str, ...] = ()       # empty: every topic
+    languages: tuple[str, ...] = ()    # empty: every language
+    outlets: tuple[str, ...] = ()      # source keys; empty: every outlet
+    cadence: str = "daily"
+    min_score: int = 0
+
+    @property
+    def period(self) -> timedelta:
+        return CADENCES[self.cadence]
+
+
+def channel_of(value: str) -> Channel | None:
+    value = value.strip()
+    if EMAIL_RE.match(value):
+        return Channel("email", value)
+    m = URL_RE.match(value)
+    if not m:
+        return None
+    if m.group(1) in ("webhook+http", "webhook+https"):
+        return Channel("webhook", value)
+    return Channel("chat", value)
+
+
+def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
+                      fail: Callable[[str], Exception], source_keys: set[str],
+                      langs: tuple[str, ...]) -> tuple[Subscriber, ...]:
+    """`reader(table, i)` gives a settings `_Reader` for the i-th [[subscribers]] table."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise fail("subscribers must be an array of tables: [[subscribers]]")
+    out: list[Subscriber] = []
+    for i, table in enumerate(raw):
+        r = reader(table, i)
+        r.check_keys({"name", "email", "chat", "topics", "languages", "outlets", "cadence",
+                      "min_score"})
+        name = r.get("name", str, required=True)
+        if not NAME_RE.match(name) or name in {s.name for s in out}:
+            raise r.fail("name", f"{name!r} must be unique, 1-64 letters, digits or _.@+-")
+        channels: list[Channel] = []
+        for key, kinds in (("email", ("email",)), ("chat", ("chat", "webhook"))):
+            value = r.get(key, (str, list))
+            values = [value] if isinstance(value, str) else r.strings(key)
+            for v in values:
+                ch = channel_of(v)
+                if ch is None or ch.kind not in kinds:
+                    what = "an email address" if key == "email" else "an apprise or webhook URL"
+                    raise r.fail(key, f"not {what}: {v!r}")
+                channels.append(ch)
+        if not channels:
+            raise r.fail("email", "a subscriber needs at least one `email` or `chat` channel")
+        languages = r.strings("languages")
+        for lang in languages:
+            if lang not in (*langs, "und"):
+                raise r.fail("languages", f"{lang!r} is not one of {', '.join(langs)}, und")
+        outlets = r.strings("outlets")
+        for key in outlets:
+            if key not in source_keys:
+                raise r.fail("outlets", f"{key!r} is not the key of a [[sources]] entry")
+        cadence = r.get("cadence", str, "daily")
+        if cadence not in CADENCES:
+            raise r.fail("cadence", f"{cadence!r} is not one of {', '.join(CADENCES)}")
+        min_score = r.get("min_score", int, 0)
+        if min_score < 0:
+            raise r.fail("min_score", f"must be >= 0, got {min_score}")
+        out.append(Subscriber(name, tuple(dict.fromkeys(channels)), r.strings("topics"),
+                              languages, outlets, cadence, min_score))
+    return tuple(out)
+
+
+def legacy(recipients: tuple[str, ...]) -> tuple[Subscriber, ...]:
+    """`[digest] recipients`: each address is a daily email subscriber without filters, named by
+    its address (so the log migrated from the foundation's `delivery` table still applies)."""
+    return tuple(Subscriber(addr, (Channel("email", addr),)) for addr in recipients)
