@@ -36,6 +36,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)  ## the benchmarks in bench/ (print figures; not pass/fail)
 	$(BIN)/python bench/eval_topics.py
+	$(BIN)/python bench/bench_digest.py
 
 clean:  ## remove the virtualenv and local data (var/)
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

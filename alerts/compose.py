@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
+from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -145,9 +146,26 @@ def highlight(text: str, evidence: Iterable[str], limit: int = 220
     return tuple(parts)
 
 
+def body_text(title: str | None, text: str) -> str:
+    """The article text without a leading copy of its title (extractors often keep it)."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    head = re.sub(r"\s+", " ", title or "").strip()
+    if head and flat.lower().startswith(head.lower()) and len(flat) > len(head) + 40:
+        return flat[len(head):].lstrip(" .:—-")
+    return flat
+
+
 def one_line(value: str) -> str:
     """For headers and plain text: no CR/LF or control characters (no header injection)."""
     return re.sub(r"[\x00-\x1f\x7f]+", " ", value).strip()
+
+
+@lru_cache(maxsize=50_000)
+def _texts(title: str | None, text: str, evidence: tuple[str, ...]
+           ) -> tuple[str, tuple[tuple[str, bool], ...]]:
+    """Snippet and highlighted snippet of one article: cached, since many digests share it."""
+    body = body_text(title, text)
+    return snippet(body), highlight(body, evidence)
 
 
 def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, str],
@@ -163,24 +181,27 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
         topics.setdefault(aid, []).append(row["topic"])
         if aid not in best or row["score"] > best[aid]["score"]:
             best[aid] = row
-    grouped: dict[str, list[DigestItem]] = {}
-    for aid, row in best.items():
-        item = DigestItem(
-            article_id=aid, title=one_line(row["title"] or row["url"]), url=row["url"],
-            source=row["source"], outlet=outlets.get(row["source"], row["source"]),
-            published_at=row["published_at"], lang=row["lang"],
-            snippet=snippet(row["text"]), topics=tuple(topics[aid]),
-            evidence=tuple(row["evidence"] or ())[:5],
-            also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
-            highlighted=highlight(row["text"], row["evidence"] or ()),
-            topic_labels=tuple(labels.get(t, t) for t in topics[aid]))
-        grouped.setdefault(row["topic"], []).append(item)
+    grouped: dict[str, list[Mapping]] = {}
+    for row in best.values():
+        grouped.setdefault(row["topic"], []).append(row)
     order = [t for t in topic_order if t in grouped] + sorted(set(grouped) - set(topic_order))
     sections = []
-    for topic in order:
-        items = sorted(grouped[topic], key=lambda i: (i.published_at is None,
-                                                      -(i.published_at or created_at).timestamp()))
-        sections.append(Section(topic, labels.get(topic, topic), tuple(items[:max_per_topic])))
+    for topic in order:   # newest first, capped, and only then rendered (the costly part)
+        kept = sorted(grouped[topic], key=lambda r: (r["published_at"] is None,
+                                                     -(r["published_at"] or created_at)
+                                                     .timestamp()))[:max_per_topic]
+        items = []
+        for row in kept:
+            aid = int(row["id"])
+            short, marked = _texts(row["title"], row["text"], tuple(row["evidence"] or ()))
+            items.append(DigestItem(
+                article_id=aid, title=one_line(row["title"] or row["url"]), url=row["url"],
+                source=row["source"], outlet=outlets.get(row["source"], row["source"]),
+                published_at=row["published_at"], lang=row["lang"], snippet=short,
+                topics=tuple(topics[aid]), evidence=tuple(row["evidence"] or ())[:5],
+                also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
+                highlighted=marked, topic_labels=tuple(labels.get(t, t) for t in topics[aid])))
+        sections.append(Section(topic, labels.get(topic, topic), tuple(items)))
     chart = tuple(ChartRow(s.topic, s.label, tuple((daily or {}).get(s.topic, (0,) * 14)))
                   for s in sections)
     return Digest(recipient, created_at, tuple(sections), subscriber or recipient, cadence, chart)

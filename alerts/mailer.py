@@ -18,6 +18,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -64,9 +65,15 @@ def write_outbox(msg: EmailMessage, outbox: Path, name: str) -> Path:
     return final
 
 
+@lru_cache(maxsize=4)
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Loading the system's CAs costs ~50 ms: once per process, not once per message."""
+    return ssl.create_default_context(cafile=ca_file)
+
+
 def send_smtp(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Raises smtplib/OSError on failure: the caller records the digest as not delivered."""
-    context = ssl.create_default_context(cafile=smtp.ca_file)
+    context = _tls_context(smtp.ca_file)
     client: smtplib.SMTP
     if smtp.security == "ssl":
         client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout, context=context)

@@ -29,24 +29,32 @@ def window_start(subscriber: Subscriber, last_sent: datetime | None, now: dateti
     return max(start, now - timedelta(days=max_days))
 
 
-def select_rows(rows: Iterable[Mapping], subscriber: Subscriber, delivered: set[int],
-                since: datetime) -> list[Mapping]:
+class Candidates:
+    """The run's candidate rows indexed by topic, newest stored first, so that each channel
+    reads only its topics and stops at the start of its window."""
+
+    def __init__(self, rows: Iterable[Mapping]) -> None:
+        self.by_topic: dict[str, list[Mapping]] = {}
+        for row in sorted(rows, key=lambda r: r["fetched_at"], reverse=True):
+            self.by_topic.setdefault(row["topic"], []).append(row)
+
+
+def select_rows(rows: Iterable[Mapping] | Candidates, subscriber: Subscriber,
+                delivered: set[int], since: datetime) -> list[Mapping]:
     """Rows (one per article and topic) matching the filters, stored since `since`, and not in
     `delivered` (the doc ids logged for this subscriber channel)."""
-    topics = set(subscriber.topics)
+    index = rows if isinstance(rows, Candidates) else Candidates(rows)
     langs = set(subscriber.languages)
     outlets = set(subscriber.outlets)
+    topics = subscriber.topics or tuple(index.by_topic)
     out = []
-    for row in rows:
-        if row["id"] in delivered or row["fetched_at"] < since:
-            continue
-        if topics and row["topic"] not in topics:
-            continue
-        if langs and row["lang"] not in langs:
-            continue
-        if outlets and row["source"] not in outlets:
-            continue
-        if row["score"] < subscriber.min_score:
-            continue
-        out.append(row)
+    for topic in topics:
+        for row in index.by_topic.get(topic, ()):
+            if row["fetched_at"] < since:
+                break
+            if row["id"] in delivered or row["score"] < subscriber.min_score:
+                continue
+            if (langs and row["lang"] not in langs) or (outlets and row["source"] not in outlets):
+                continue
+            out.append(row)
     return out

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 from alerts import chat
 from alerts.compose import Digest, build_digest, render_email, render_html
 from alerts.mailer import SmtpSettings, send_smtp, smtp_from_env, write_outbox
-from alerts.select import is_due, select_rows, window_start
+from alerts.select import Candidates, is_due, select_rows, window_start
 from flows.settings import ConfigError, Settings, default_db_path, load_settings
 from flows.stages.topics import load_rules
 from flows.subscribers import Channel, Subscriber
@@ -144,7 +144,7 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
     with opened(db) as con:
         if preview is None:
             deliveries.recover(con, settings.digest.outbox)
-        rows = _query(con, "digest_candidates", {"since": earliest})
+        rows = Candidates(_query(con, "digest_candidates", {"since": earliest}))
         delivered: dict[tuple[str, str], set[int]] = {}
         for row in _query(con, "digest_delivered", {"since": earliest}):
             delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])

@@ -150,3 +150,19 @@ def test_subscribers_replace_the_default_recipient(tmp_path: Path) -> None:
     both = parse_settings(text, tmp_path / "sources.toml")
     assert [sub.name for sub in both.subscribers] == ["x", "a@example.org", "b@example.org"]
     assert replace(both.subscribers[0], name="y").channels[0].key == "email:x@e.org"
+
+
+def test_cadence_decides_when_a_channel_is_due_and_where_its_window_starts() -> None:
+    from alerts.select import is_due, window_start
+    from flows.subscribers import Channel, Subscriber
+
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    hourly = Subscriber("h", (Channel("email", "h@e.org"),), cadence="hourly")
+    weekly = replace(hourly, cadence="weekly")
+    assert is_due(hourly, None, now) and is_due(hourly, now - timedelta(minutes=55), now)
+    assert not is_due(hourly, now - timedelta(minutes=40), now)
+    assert not is_due(weekly, now - timedelta(days=6), now)
+    assert window_start(hourly, None, now, 7) == now - timedelta(hours=1)
+    # a channel that last succeeded two days ago catches up, but never beyond window_days
+    assert window_start(hourly, now - timedelta(days=2), now, 7) == now - timedelta(days=2)
+    assert window_start(hourly, now - timedelta(days=30), now, 7) == now - timedelta(days=7)
