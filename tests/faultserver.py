@@ -29,18 +29,29 @@ class FaultServer:
     def __init__(self, routes: dict[str, Route]) -> None:
         self.routes = routes
         self.hits: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()   # most requests in flight at once, per Host
+        self._inflight: Counter[str] = Counter()
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits[path] += 1
-                route = server.routes.get(path)
-                if route is None:
-                    send(self, 404, b"not found")
-                else:
-                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                        route(self)
+                host = self.headers.get("Host", "")
+                with server._lock:
+                    server._inflight[host] += 1
+                    server.peak[host] = max(server.peak[host], server._inflight[host])
+                try:
+                    route = server.routes.get(path)
+                    if route is None:
+                        send(self, 404, b"not found")
+                    else:
+                        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                            route(self)
+                finally:
+                    with server._lock:
+                        server._inflight[host] -= 1
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

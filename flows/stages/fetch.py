@@ -129,17 +129,17 @@ def _read_body(resp: httpx.Response, settings: FetchSettings, deadline: float) -
             body.extend(chunk)
         else:
             data = chunk
-            while data:
+            while data and len(body) <= limit:
                 try:
-                    body.extend(inflater.decompress(data, limit + 1 - len(body)))
+                    body.extend(inflater.decompress(data, min(65_536, limit + 1 - len(body))))
                 except zlib.error as exc:
                     raise _Stop("hard", f"corrupt {encoding} body: {exc}") from exc
                 data = inflater.unconsumed_tail
-                if len(body) > limit:
-                    break
-            if len(body) > 1_000_000 and len(body) > raw * settings.max_decompression_ratio:
-                raise _Stop("hard", f"decompression bomb: {raw} bytes inflate to more than "
-                                    f"{len(body)} (ratio over {settings.max_decompression_ratio})")
+                used = raw - len(data)
+                if len(body) > 65_536 and len(body) > used * settings.max_decompression_ratio:
+                    raise _Stop("hard", f"decompression bomb: {used} compressed bytes inflate to "
+                                        f"over {len(body)} (more than "
+                                        f"{settings.max_decompression_ratio}x)")
         if len(body) > limit:
             raise _Stop("hard", f"body larger than {limit} bytes")
     return bytes(body)
@@ -172,6 +172,10 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
                     client.stream("GET", current, follow_redirects=False, headers=headers,
                                   timeout=timeout) as resp:
                 status = resp.status_code
+                if status == 304 and validators:
+                    return FetchResult(url, "not_modified", final_url=current, http_status=304,
+                                       reason="not modified since the last run",
+                                       etag=validators[0], last_modified=validators[1]), None
                 if resp.is_redirect:
                     location = resp.headers.get("location")
                     if not location:
@@ -179,10 +183,6 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
                                            reason="redirect without Location"), None
                     current = urljoin(current, location.strip())
                     continue
-                if status == 304 and validators:
-                    return FetchResult(url, "not_modified", final_url=current, http_status=304,
-                                       reason="not modified since the last run",
-                                       etag=validators[0], last_modified=validators[1]), None
                 if status >= 400:
                     outcome = "soft" if status >= 500 or status in (408, 429) else "hard"
                     return FetchResult(url, outcome, final_url=current, http_status=status,
