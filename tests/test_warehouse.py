@@ -26,6 +26,10 @@ CONTRACT = {
     "outlet_health": ["source", "name", "last_run_at", "last_ok", "last_success_at",
                       "consecutive_failures", "last_error", "articles", "last_new_articles",
                       "runs"],
+    "outlet_runs": ["run_id", "source", "logged_at", "ok", "requests", "ok_requests",
+                    "not_modified", "soft", "hard", "skipped", "bytes", "new_articles", "error"],
+    "failing_outlets": ["source", "name", "consecutive_failures", "failing_after",
+                        "last_success_at", "last_error"],
 }
 
 
