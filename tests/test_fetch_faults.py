@@ -20,6 +20,8 @@ import pytest
 
 from flows.ingest import IngestReport, ingest_flow
 from flows.replica.server import ReplicaServer, demo_config
+from flows.settings import FetchSettings
+from flows.stages.fetch import fetch, make_client
 from tests import faults as f
 from tests.conftest import dead_port
 from tests.faultserver import FaultServer, Route, send
@@ -199,3 +201,21 @@ def test_encodings_come_out_as_correct_text(run: Run, name: str) -> None:
     assert row is not None and phrase in row[0]
     if name == "invalid_utf8":
         assert "\ufffd" in row[0]     # the broken bytes are marked, the rest is intact
+
+
+def test_retry_after_is_waited_up_to_the_cap() -> None:
+    """The waits a fetch asks for, recorded instead of slept: Retry-After first, then capped."""
+    routes = {"/soon": lambda h: send(h, 503, b"", headers={"Retry-After": "7"}),
+              "/later": lambda h: send(h, 429, b"", headers={"Retry-After": "3600"}),
+              "/gone": lambda h: send(h, 410, b"")}
+    with FaultServer(routes) as srv:
+        settings = FetchSettings(allowed_private_hosts=(srv.base.removeprefix("http://"),),
+                                 retries=2, retry_after_cap=10, deadline=30)
+        waits: list[float] = []
+        with make_client(settings) as client:
+            soon = fetch(client, srv.base + "/soon", settings, sleep=waits.append)
+            later = fetch(client, srv.base + "/later", settings, sleep=waits.append)
+            gone = fetch(client, srv.base + "/gone", settings, sleep=waits.append)
+    assert waits == [7.0, 7.0] and soon.attempts == 3 and "after 3 attempts" in (soon.reason or "")
+    assert later.attempts == 1 and "exceeds the cap of 10s" in (later.reason or "")
+    assert gone.outcome == "hard" and gone.attempts == 1 and srv.hits["/gone"] == 1
