@@ -178,3 +178,20 @@ def test_fetch_settings_defaults_are_polite() -> None:
     d = FetchSettings()
     assert d.respect_robots and d.per_host <= 2 and d.host_delay > 0
     assert replace(d, retries=0).retries == 0
+
+
+def test_gzipped_sitemap_served_as_gzip_is_read() -> None:
+    with FaultServer({}) as srv:
+        today = datetime.now(UTC).strftime("%Y-%m-%d").encode()
+        body = gzip.compress(NEWS.replace(b"https://example.org", srv.base.encode()).replace(
+            b"2026-11-20", today))
+        srv.routes["/sitemap.xml.gz"] = lambda h: send(h, 200, body, "application/x-gzip")
+        srv.routes["/news/new"] = lambda h: send(h, 200, f.article_html(f.RU_PAGE).encode())
+        srv.routes["/news/old"] = lambda h: send(h, 200, f.article_html(f.TG_PAGE).encode())
+        source = Source(key="gz", name="Gz", feeds=(), sitemaps=(srv.base + "/sitemap.xml.gz",),
+                        lookback_days=30)
+        settings = _settings(srv.base, source)
+        with make_client(settings.fetch) as client:
+            h = harvest_source(client, source, settings, lambda urls: set())
+    assert h.error is None and [a.url for a in h.articles] == [srv.base + "/news/new"]
+    assert srv.hits["/news/old"] == 0      # older than lookback_days

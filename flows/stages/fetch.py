@@ -77,8 +77,8 @@ def _type_ok(content_type: str, kind: str, body_start: bytes) -> bool:
         return ctype in ("", "text/plain")
     if kind == "listing":
         return ctype in PAGE_TYPES or (not ctype and b"<html" in body_start.lower())
-    if kind == "sitemap" and body_start.startswith(b"\x1f\x8b"):
-        return True
+    if kind == "sitemap" and ("gzip" in ctype or body_start.startswith(b"\x1f\x8b")):
+        return True      # sitemap.xml.gz; parse_sitemap inflates it within max_bytes
     if any(t in ctype for t in FEED_TYPES) or ctype in ("", "text/html"):
         head = body_start.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
         return head.startswith(b"<?xml") or b"<rss" in head or b"<feed" in head or \
