@@ -65,23 +65,23 @@ class Hosts:
                 with bench.lock:
                     bench.inflight[h] += 1
                     bench.peak[h] = max(bench.peak[h], bench.inflight[h])
-                try:
-                    time.sleep(latency)
-                    if self.path == "/rss.xml":
-                        port = int(self.server.server_address[1])  # type: ignore[index]
-                        items = "".join(f"<item><title>{p}</title><link>http://127.0.0.1:"
-                                        f"{port}{p}</link></item>" for p in bodies)
-                        self._send(200, f'<rss version="2.0"><channel><title>h{h}</title>'
-                                        f"{items}</channel></rss>".encode(), "application/rss+xml")
-                    elif self.path in bodies:
-                        self._send(200, bodies[self.path], "text/html; charset=utf-8")
-                    else:
-                        self._send(404, b"", "text/plain")
-                finally:
-                    with bench.lock:
-                        bench.inflight[h] -= 1
+                time.sleep(latency)
+                if self.path == "/rss.xml":
+                    port = int(self.server.server_address[1])  # type: ignore[index]
+                    items = "".join(f"<item><title>{p}</title><link>http://127.0.0.1:"
+                                    f"{port}{p}</link></item>" for p in bodies)
+                    self._send(200, f'<rss version="2.0"><channel><title>h{h}</title>'
+                                    f"{items}</channel></rss>".encode(), "application/rss+xml")
+                elif self.path in bodies:
+                    self._send(200, bodies[self.path], "text/html; charset=utf-8")
+                else:
+                    self._send(404, b"", "text/plain")
 
             def _send(self, status: int, body: bytes, ctype: str) -> None:
+                # No longer in flight once the status line leaves: the client cannot have
+                # finished earlier, so the count never overstates what it had open.
+                with bench.lock:
+                    bench.inflight[h] -= 1
                 self.send_response(status)
                 self.send_header("Content-Type", ctype)
                 self.send_header("Content-Length", str(len(body)))

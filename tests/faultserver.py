@@ -35,13 +35,32 @@ class FaultServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # A request counts as in flight from its arrival until its status line is sent:
+            # the client cannot have finished before that, so the count never overstates
+            # what the client had open (counting until the handler returns would).
+            _host: str | None = None
+
+            def _arrived(self) -> None:
+                self._host = self.headers.get("Host", "")
+                with server._lock:
+                    server._inflight[self._host] += 1
+                    server.peak[self._host] = max(server.peak[self._host],
+                                                  server._inflight[self._host])
+
+            def _answered(self) -> None:
+                if self._host is not None:
+                    with server._lock:
+                        server._inflight[self._host] -= 1
+                    self._host = None
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self._answered()
+                super().send_response(code, message)
+
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits[path] += 1
-                host = self.headers.get("Host", "")
-                with server._lock:
-                    server._inflight[host] += 1
-                    server.peak[host] = max(server.peak[host], server._inflight[host])
+                self._arrived()
                 try:
                     route = server.routes.get(path)
                     if route is None:
@@ -50,8 +69,7 @@ class FaultServer:
                         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                             route(self)
                 finally:
-                    with server._lock:
-                        server._inflight[host] -= 1
+                    self._answered()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
