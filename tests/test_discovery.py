@@ -195,3 +195,23 @@ def test_gzipped_sitemap_served_as_gzip_is_read() -> None:
             h = harvest_source(client, source, settings, lambda urls: set())
     assert h.error is None and [a.url for a in h.articles] == [srv.base + "/news/new"]
     assert srv.hits["/news/old"] == 0      # older than lookback_days
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[fetch]\nallowed_private_hosts = ["10.0.0.5"]\n', "s.toml:2: fetch.allowed_private_hosts: "
+                                                        "expected 'host:port'"),
+    ("[fetch]\ndeadline = 0\n", "s.toml:2: fetch.deadline: must be > 0"),
+    ("[fetch]\nper_host = 0\n", "s.toml:2: fetch.per_host: must be > 0"),
+    ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/news"]\n',
+     "sources[0].link_pattern: is required with listings"),
+    ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/"]\nlink_pattern = "("\n',
+     "sources[0].link_pattern: not a regular expression"),
+    ('[[sources]]\nkey = "x1"\nname = "X"\n', "sources[0].feeds: is required (or sitemaps"),
+])
+def test_crawler_settings_are_validated(tmp_path: Path, text: str, message: str) -> None:
+    from flows.settings import ConfigError, parse_settings
+
+    source = '\n[[sources]]\nkey = "ok"\nname = "Ok"\nfeeds = ["https://e.org/rss"]\n'
+    with pytest.raises(ConfigError) as err:
+        parse_settings(text + ("" if "[[sources]]" in text else source), tmp_path / "s.toml")
+    assert message in str(err.value)
