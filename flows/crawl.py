@@ -3,7 +3,7 @@ cache and the conditional-GET validators read from the warehouse."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import httpx
@@ -42,8 +42,8 @@ def polite_fetch(client: httpx.Client, url: str, settings: FetchSettings, crawl:
     """fetch() behind robots.txt and the gate; robots.txt fetches are logged too."""
     if settings.respect_robots:
         allowed, robots_res = crawl.robots.check(
-            url, lambda u: fetch(client, u, settings, "robots", gate=crawl.gate,
-                                 resolver=crawl.resolver))
+            url, lambda u: fetch(client, u, replace(settings, retries=0), "robots",
+                                 gate=crawl.gate, resolver=crawl.resolver))
         if robots_res is not None:
             missing = robots_res.outcome == "hard" and robots_res.http_status is not None
             events.append(event(source, "robots", robots_res, "ok" if missing else None,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from warehouse.db import connect
 
-FAILING_AFTER = 3   # consecutive failed runs before an outlet is flagged
+FAILING_AFTER = 3   # consecutive failed runs before an outlet is flagged ([fetch] failing_after)
 
 
 def render_status(db: Path) -> tuple[str, int]:
@@ -19,6 +19,11 @@ def render_status(db: Path) -> tuple[str, int]:
         runs = con.execute(
             "SELECT run_id, flow, started_at, finished_at, status FROM runs "
             "ORDER BY started_at DESC LIMIT 5").fetchall()
+        setting = con.execute("SELECT max(failing_after) FROM health_setting").fetchone()
+        latest = {r[0]: r[1:] for r in con.execute(
+            "SELECT source, requests, ok_requests + not_modified, soft + hard, bytes "
+            "FROM outlet_runs WHERE run_id = (SELECT max_by(run_id, logged_at) FROM source_run)"
+        ).fetchall()}
         totals = con.execute(
             "SELECT count(*) FILTER (WHERE NOT is_seed), count(*) FILTER (WHERE is_seed),"
             " count(*) FILTER (WHERE duplicate_of IS NOT NULL) FROM articles").fetchone()
@@ -27,20 +32,26 @@ def render_status(db: Path) -> tuple[str, int]:
     lines = [f"warehouse {db}"]
     if totals:
         lines.append(f"{totals[0]} articles, {totals[1]} seeds, {totals[2]} duplicates")
-    lines += ["", f"{'outlet':<16} {'health':<14} {'articles':>8} {'last new':>8}  "
-                  f"{'last success':<20} last error"]
+    failing_after = setting[0] if setting and setting[0] else FAILING_AFTER
+    lines += ["", f"{'outlet':<16} {'health':<14} {'articles':>8} {'last new':>8} "
+                  f"{'requests':>8} {'failed':>6} {'bytes':>9}  {'last success':<20} last error"]
     failing = 0
     for source, _name, ok, streak, last_success, n, last_new, error in outlets:
         if ok:
             health = "ok"
         else:
             failing += 1
-            health = f"FAILING x{streak}" if streak >= FAILING_AFTER else f"failed x{streak}"
+            health = f"FAILING x{streak}" if streak >= failing_after else f"failed x{streak}"
         when = last_success.strftime("%Y-%m-%d %H:%M UTC") if last_success else "never"
         err = "" if ok else (error or "")[:100]
-        lines.append(f"{source:<16} {health:<14} {n:>8} {last_new:>8}  {when:<20} {err}")
+        requests, _good, bad, size = latest.get(source, (0, 0, 0, 0))
+        lines.append(f"{source:<16} {health:<14} {n:>8} {last_new:>8} {requests:>8} {bad:>6} "
+                     f"{size:>9}  {when:<20} {err}")
     if not outlets:
         lines.append("(no ingest run yet)")
+    if failing:
+        lines.append(f"(FAILING = failed in the last {failing_after} runs or more; "
+                     "see the failing_outlets view)")
     lines += ["", "last runs:"]
     for run_id, flow, started, finished, status in runs:
         took = f"{(finished - started).total_seconds():.1f}s" if finished else "-"

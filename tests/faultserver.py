@@ -29,18 +29,47 @@ class FaultServer:
     def __init__(self, routes: dict[str, Route]) -> None:
         self.routes = routes
         self.hits: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()   # most requests in flight at once, per Host
+        self._inflight: Counter[str] = Counter()
+        self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # A request counts as in flight from its arrival until its status line is sent:
+            # the client cannot have finished before that, so the count never overstates
+            # what the client had open (counting until the handler returns would).
+            _host: str | None = None
+
+            def _arrived(self) -> None:
+                self._host = self.headers.get("Host", "")
+                with server._lock:
+                    server._inflight[self._host] += 1
+                    server.peak[self._host] = max(server.peak[self._host],
+                                                  server._inflight[self._host])
+
+            def _answered(self) -> None:
+                if self._host is not None:
+                    with server._lock:
+                        server._inflight[self._host] -= 1
+                    self._host = None
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self._answered()
+                super().send_response(code, message)
+
             def do_GET(self) -> None:
                 path = self.path.split("?")[0]
                 server.hits[path] += 1
-                route = server.routes.get(path)
-                if route is None:
-                    send(self, 404, b"not found")
-                else:
-                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                        route(self)
+                self._arrived()
+                try:
+                    route = server.routes.get(path)
+                    if route is None:
+                        send(self, 404, b"not found")
+                    else:
+                        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                            route(self)
+                finally:
+                    self._answered()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -31,6 +31,10 @@ CONTRACT = {
     "topic_daily": ["day", "topic", "lang", "source", "articles"],
     "clusters": ["cluster_id", "first_title", "first_source", "first_url", "first_published",
                  "size", "outlets", "last_seen"],
+    "outlet_runs": ["run_id", "source", "logged_at", "ok", "requests", "ok_requests",
+                    "not_modified", "soft", "hard", "skipped", "bytes", "new_articles", "error"],
+    "failing_outlets": ["source", "name", "consecutive_failures", "failing_after",
+                        "last_success_at", "last_error"],
 }
 
 

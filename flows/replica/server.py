@@ -2,11 +2,13 @@
 
 Files under `site/` are served as they are, except that `{{BASE}}` becomes the server's base
 URL, so feeds can carry absolute links. Query strings are ignored (as many real sites do),
-which lets a feed announce one article at URLs differing only by tracking parameters.
+which lets a feed announce one article at URLs differing only by tracking parameters. Every
+file carries an ETag and a matching If-None-Match is answered 304, as real outlets do.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,7 +38,14 @@ class ReplicaServer:
                     self.send_error(404, "Not Found")
                     return
                 body = target.read_bytes().replace(b"{{BASE}}", replica.base_url.encode())
+                etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
                 self.send_response(200)
+                self.send_header("ETag", etag)
                 self.send_header("Content-Type",
                                  TYPES.get(target.suffix, "application/octet-stream"))
                 self.send_header("Content-Length", str(len(body)))

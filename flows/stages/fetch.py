@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import ipaddress
 import random
-import re
 import socket
 import time
 import zlib
 from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
 from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from flows.settings import FetchSettings
+from flows.stages.charset import decode as decode  # re-exported: callers import it here
 from flows.stages.models import FetchResult
 from flows.stages.polite import HostGate
 
@@ -75,8 +77,8 @@ def _type_ok(content_type: str, kind: str, body_start: bytes) -> bool:
         return ctype in ("", "text/plain")
     if kind == "listing":
         return ctype in PAGE_TYPES or (not ctype and b"<html" in body_start.lower())
-    if kind == "sitemap" and body_start.startswith(b"\x1f\x8b"):
-        return True
+    if kind == "sitemap" and ("gzip" in ctype or body_start.startswith(b"\x1f\x8b")):
+        return True      # sitemap.xml.gz; parse_sitemap inflates it within max_bytes
     if any(t in ctype for t in FEED_TYPES) or ctype in ("", "text/html"):
         head = body_start.lstrip(b"\xef\xbb\xbf \t\r\n")[:512].lower()
         return head.startswith(b"<?xml") or b"<rss" in head or b"<feed" in head or \
@@ -129,17 +131,17 @@ def _read_body(resp: httpx.Response, settings: FetchSettings, deadline: float) -
             body.extend(chunk)
         else:
             data = chunk
-            while data:
+            while data and len(body) <= limit:
                 try:
-                    body.extend(inflater.decompress(data, limit + 1 - len(body)))
+                    body.extend(inflater.decompress(data, min(65_536, limit + 1 - len(body))))
                 except zlib.error as exc:
                     raise _Stop("hard", f"corrupt {encoding} body: {exc}") from exc
                 data = inflater.unconsumed_tail
-                if len(body) > limit:
-                    break
-            if len(body) > 1_000_000 and len(body) > raw * settings.max_decompression_ratio:
-                raise _Stop("hard", f"decompression bomb: {raw} bytes inflate to more than "
-                                    f"{len(body)} (ratio over {settings.max_decompression_ratio})")
+                used = raw - len(data)
+                if len(body) > 65_536 and len(body) > used * settings.max_decompression_ratio:
+                    raise _Stop("hard", f"decompression bomb: {used} compressed bytes inflate to "
+                                        f"over {len(body)} (more than "
+                                        f"{settings.max_decompression_ratio}x)")
         if len(body) > limit:
             raise _Stop("hard", f"body larger than {limit} bytes")
     return bytes(body)
@@ -168,10 +170,14 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
         timeout = httpx.Timeout(min(settings.timeout, left),
                                 connect=min(settings.connect_timeout, left))
         try:
-            with (gate.slot(current) if gate else _no_gate()), \
+            with (gate.slot(current) if gate else nullcontext()), \
                     client.stream("GET", current, follow_redirects=False, headers=headers,
                                   timeout=timeout) as resp:
                 status = resp.status_code
+                if status == 304 and validators:
+                    return FetchResult(url, "not_modified", final_url=current, http_status=304,
+                                       reason="not modified since the last run",
+                                       etag=validators[0], last_modified=validators[1]), None
                 if resp.is_redirect:
                     location = resp.headers.get("location")
                     if not location:
@@ -179,10 +185,6 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
                                            reason="redirect without Location"), None
                     current = urljoin(current, location.strip())
                     continue
-                if status == 304 and validators:
-                    return FetchResult(url, "not_modified", final_url=current, http_status=304,
-                                       reason="not modified since the last run",
-                                       etag=validators[0], last_modified=validators[1]), None
                 if status >= 400:
                     outcome = "soft" if status >= 500 or status in (408, 429) else "hard"
                     return FetchResult(url, outcome, final_url=current, http_status=status,
@@ -224,14 +226,6 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
                        reason=f"more than {settings.max_redirects} redirects"), None
 
 
-class _no_gate:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "page",
           validators: Validators | None = None, gate: HostGate | None = None,
           resolver: Resolver = resolve, sleep: Callable[[float], None] = time.sleep
@@ -251,7 +245,7 @@ def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "
         if not retryable or attempt > settings.retries:
             break
         if wait is not None and wait > settings.retry_after_cap:
-            res = _with(res, reason=f"{res.reason}; Retry-After {wait:g}s exceeds the cap of "
+            res = replace(res, reason=f"{res.reason}; Retry-After {wait:g}s exceeds the cap of "
                                     f"{settings.retry_after_cap:g}s, not retried this run")
             break
         if wait is None:
@@ -263,54 +257,7 @@ def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "
     reason = res.reason
     if attempt > 1 and res.outcome != "ok":
         reason = f"{reason} (after {attempt} attempts)"
-    return _with(res, elapsed_ms=elapsed, attempts=attempt, reason=reason)
-
-
-def _with(res: FetchResult, **changes: object) -> FetchResult:
-    from dataclasses import replace
-    return replace(res, **changes)  # type: ignore[arg-type]
-
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_\-]+)""", re.I)
-_XML_ENCODING = re.compile(rb"""<\?xml[^>]+encoding\s*=\s*["']([a-zA-Z0-9_\-]+)""", re.I)
-
-
-def decode(body: bytes, content_type: str | None) -> str:
-    """Bytes -> text: BOM, then HTTP charset, then <meta>/XML declaration, then UTF-8, then
-    a guess between windows-1251 and KOI8-R (the two legacy Cyrillic encodings seen)."""
-    for bom, enc in ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"),
-                     (b"\xfe\xff", "utf-16-be")):
-        if body.startswith(bom):
-            return body[len(bom):].decode(enc, errors="replace")
-    candidates: list[str] = []
-    if content_type:
-        m = re.search(r"charset\s*=\s*[\"']?([\w\-]+)", content_type, re.I)
-        if m:
-            candidates.append(m.group(1))
-    for rx in (_META_CHARSET, _XML_ENCODING):
-        m2 = rx.search(body[:4096])
-        if m2:
-            candidates.append(m2.group(1).decode("ascii"))
-    for enc in candidates:
-        try:
-            return body.decode(enc)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    lenient = body.decode("utf-8", errors="replace")
-    if lenient.count("\ufffd") * 100 < max(1, len(lenient)):
-        return lenient       # UTF-8 with a few broken bytes: keep the rest, mark the damage
-    return max((body.decode(enc, errors="replace") for enc in ("cp1251", "koi8-r")),
-               key=_cyrillic_score)
-
-
-def _cyrillic_score(text: str) -> int:
-    """Lower-case Cyrillic letters outnumber capitals in real prose; a wrong legacy decoding
-    (KOI8-R read as cp1251 or the reverse) swaps the cases."""
-    return sum(1 for ch in text if "а" <= ch <= "я") - sum(1 for ch in text if "А" <= ch <= "Я")
+    return replace(res, elapsed_ms=elapsed, attempts=attempt, reason=reason)
 
 
 def make_client(settings: FetchSettings) -> httpx.Client:
