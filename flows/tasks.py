@@ -16,12 +16,16 @@ from flows.stages.topics import load_rules
 from warehouse import store
 from warehouse.db import opened
 
+# An analyst's read-only connection (`migwatch sql`, `status`, `export`, `backup`) holds the file
+# lock for the length of one query: the writer waits for it instead of failing the run.
+WAIT_FOR_READERS = 120.0
+
 
 @task(cache_policy=NO_CACHE)
 def prepare_warehouse(db_path: Path, settings: Settings) -> int:
     """Migrate, load the topic rules, and store any seed document not yet stored."""
     rules = load_rules(settings.topics_path)
-    with opened(db_path) as con:
+    with opened(db_path, retry_seconds=WAIT_FOR_READERS) as con:
         store.load_rules(con, rules)
         missing = store.missing_seeds(con)
         seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
@@ -31,7 +35,7 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
 
 @task(cache_policy=NO_CACHE)
 def start_run(db_path: Path, flow: str) -> str:
-    with opened(db_path, migrate_schema=False) as con:
+    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
         return store.start_run(con, flow)
 
 
@@ -40,7 +44,7 @@ def harvest(source: Source, settings: Settings, db_path: Path) -> Harvest:
     """Fetch and process one outlet; reads the warehouse only to skip known URLs."""
 
     def is_known(urls: list[str]) -> set[str]:
-        with opened(db_path, migrate_schema=False) as con:
+        with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
             return store.known_urls(con, urls)
 
     with make_client(settings.fetch) as client:
@@ -50,12 +54,12 @@ def harvest(source: Source, settings: Settings, db_path: Path) -> Harvest:
 @task(cache_policy=NO_CACHE)
 def store_harvest(db_path: Path, result: Harvest, run_id: str, settings: Settings
                   ) -> store.SourceSummary:
-    with opened(db_path, migrate_schema=False) as con:
+    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
         return store.store_harvest(con, result, run_id, settings.dedup.threshold,
                                    settings.dedup.shingle_size)
 
 
 @task(cache_policy=NO_CACHE)
 def finish_run(db_path: Path, run_id: str, status: str, summary: dict) -> None:
-    with opened(db_path, migrate_schema=False) as con:
+    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
         store.finish_run(con, run_id, status, summary)

@@ -26,6 +26,8 @@ CONTRACT = {
     "outlet_health": ["source", "name", "last_run_at", "last_ok", "last_success_at",
                       "consecutive_failures", "last_error", "articles", "last_new_articles",
                       "runs"],
+    "outlet_activity": ["source", "articles", "last_published_at", "typical_gap_hours",
+                        "quiet_hours", "gone_quiet"],
 }
 
 
