@@ -101,10 +101,12 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from flows.activity import render_quiet
     from flows.status import render_status
 
     text, code = render_status(_db(args))
     print(text)
+    print("\n" + render_quiet(_db(args)))
     return code
 
 
@@ -123,6 +125,42 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from flows.demo import run_demo
 
     return run_demo(db=_db(args), port=args.port, keep_serving=args.keep_serving)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import serve
+
+    settings = load_settings(args.config)
+    load_rules(settings.topics_path)  # fail fast, before Prefect starts
+    return serve(settings, _db(args))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from warehouse.export import export_parquet
+
+    for e in export_parquet(_db(args), Path(args.parquet)):
+        print(f"{e.view:<15} {e.rows:>8} rows -> {e.path}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from warehouse.export import backup
+
+    try:
+        tables = backup(_db(args), Path(args.path))
+    except FileExistsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"backup of {_db(args)}: {tables} tables -> {args.path}")
+    return 0
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from flows.serve import health
+
+    text, code = health(_db(args))
+    print(text)
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -157,6 +195,17 @@ def parser() -> argparse.ArgumentParser:
     add("status", "Per-outlet health and the last runs.", False).set_defaults(func=cmd_status)
     add("retag", "Re-apply the topic rules to every stored article.").set_defaults(
         func=cmd_retag)
+    add("serve", "Run ingest and digest on the [schedule] of the sources file as Prefect "
+        "deployments, one run at a time, until SIGTERM.").set_defaults(func=cmd_serve)
+    add("health", "Health check for a container: the warehouse is readable and the Prefect "
+        "API (PREFECT_API_URL) answers.", False).set_defaults(func=cmd_health)
+    sp = add("export", "Write the analyst views as Parquet, partitioned by month where dated.",
+             False)
+    sp.add_argument("--parquet", metavar="DIR", required=True, help="output folder")
+    sp.set_defaults(func=cmd_export)
+    sp = add("backup", "Write a consistent copy of the warehouse to a new DuckDB file.", False)
+    sp.add_argument("path", metavar="PATH", help="the new file (must not exist)")
+    sp.set_defaults(func=cmd_backup)
     sp = add("demo", "Serve an offline replica of six outlets on 127.0.0.1, ingest it, and "
              "write a digest.", False)
     sp.add_argument("--port", type=int, default=8765, help="replica port (default 8765)")

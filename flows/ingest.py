@@ -10,9 +10,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import tasks
+from flows.report import ingest_markdown
 from flows.settings import default_db_path, load_settings
 from flows.stages.models import Harvest
 from warehouse.store import SourceSummary
@@ -71,5 +73,8 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     status = run_status(summaries)
     tasks.finish_run(db, run_id, status, {"sources": [asdict(s) for s in summaries],
                                            "seeds_loaded": seeds})
+    create_markdown_artifact(key="ingest-summary", markdown=ingest_markdown(run_id, status,
+                                                                            summaries),
+                             description=f"migwatch ingest {run_id}: per-outlet counts")
     return IngestReport(run_id=run_id, status=status, db_path=str(db), seeds_loaded=seeds,
                         sources=tuple(summaries))

@@ -67,6 +67,16 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """When `migwatch serve` runs ingest (every N minutes or a cron) and digest (a cron)."""
+
+    ingest_interval_minutes: float | None = 240.0
+    ingest_cron: str | None = None
+    digest_cron: str | None = "0 6 * * *"
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class Source:
     key: str
     name: str
@@ -88,6 +98,7 @@ class Settings:
     digest: DigestSettings = field(default_factory=DigestSettings)
     topics_path: Path = DEFAULT_TOPICS
     subscribers: tuple[Subscriber, ...] = ()   # [[subscribers]] then [digest] recipients
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
 
     def source(self, key: str) -> Source:
         for s in self.sources:
@@ -273,7 +284,8 @@ def parse_settings(text: str, path: Path) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "", None)
-    top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers"})
+    top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers",
+                    "schedule"})
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
@@ -334,4 +346,28 @@ def parse_settings(text: str, path: Path) -> Settings:
     names = {s.name for s in subscribers}
     subscribers += tuple(s for s in legacy(digest.recipients) if s.name not in names)
     return Settings(path=path, sources=sources, fetch=fetch, dedup=dedup, digest=digest,
-                    topics_path=topics_path, subscribers=subscribers)
+                    topics_path=topics_path, subscribers=subscribers,
+                    schedule=_parse_schedule(_Reader(path, text, top.get("schedule", dict, {}),
+                                                     "schedule", "schedule")))
+
+
+_CRON = re.compile(r"^\S+(\s+\S+){4}$")
+
+
+def _parse_schedule(r: _Reader) -> ScheduleSettings:
+    r.check_keys({"ingest_interval_minutes", "ingest_cron", "digest_cron", "timezone"})
+    sd = ScheduleSettings()
+    cron = r.get("ingest_cron", str)
+    interval = r.get("ingest_interval_minutes", float)
+    if cron is not None and interval is not None:
+        raise r.fail("ingest_cron", "give ingest_cron or ingest_interval_minutes, not both")
+    if interval is not None and interval <= 0:
+        raise r.fail("ingest_interval_minutes", f"must be > 0, got {interval!r}")
+    digest = r.get("digest_cron", str, sd.digest_cron)
+    for key, value in (("ingest_cron", cron), ("digest_cron", digest)):
+        if value is not None and value != "" and not _CRON.match(value.strip()):
+            raise r.fail(key, f"not a 5-field cron expression: {value!r}")
+    return ScheduleSettings(
+        ingest_interval_minutes=None if cron else (interval or sd.ingest_interval_minutes),
+        ingest_cron=cron, digest_cron=digest or None,
+        timezone=r.get("timezone", str, sd.timezone))

@@ -35,6 +35,8 @@ CONTRACT = {
                     "not_modified", "soft", "hard", "skipped", "bytes", "new_articles", "error"],
     "failing_outlets": ["source", "name", "consecutive_failures", "failing_after",
                         "last_success_at", "last_error"],
+    "outlet_activity": ["source", "articles", "last_published_at", "typical_gap_hours",
+                        "quiet_hours", "gone_quiet"],
 }
 
 

