@@ -12,9 +12,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import eval_dedup, eval_language, eval_topics
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # run as a script: make `bench` importable
+
+from bench import eval_dedup, eval_language, eval_topics  # noqa: E402
+
 TOPIC_SETS = [ROOT / "tests" / "data" / "topic_eval.jsonl",
               ROOT / "tests" / "data" / "topic_heldout.jsonl"]
 

@@ -119,3 +119,14 @@ def test_decomposed_tajik_letters_and_apostrophes_still_match(tmp_path: Path) ->
     row = con.execute("SELECT evidence FROM article_topics WHERE article_id = ?",
                       [a.id]).fetchone()
     assert row is not None and set(row[0]) == {"интиқолӣ", "workers rights"}
+
+
+def test_inflected_forms_of_one_phrase_score_as_one_phrase(tmp_path: Path) -> None:
+    """Russian and Tajik inflect: six mentions in three case forms are one phrase, capped like
+    six mentions of an English phrase, not three phrases scoring separately."""
+    con = memory_warehouse(tmp_path)
+    body = ("Мигрантам грозит запрет на въезд. Запрета на въезд можно избежать. "
+            "С запретом на въезд столкнулись тысячи. ") * 2
+    store.store_seeds(con, [article("Новости", body)], 0.8, 4)
+    assert con.execute("SELECT score FROM doc_topic WHERE topic = 'entry_bans'"
+                       ).fetchone() == (3,)

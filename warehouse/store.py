@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +109,14 @@ def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> set[str]
     return {r[0] for r in rows}
 
 
+MAX_CANDIDATES = 50   # compared exactly, most bands shared first
+
+
+def _int_list(values: Iterable[int]) -> str:
+    """Integers as a SQL literal list (int() makes anything else fail, never inject)."""
+    return ", ".join(str(int(v)) for v in values)
+
+
 def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: float,
                    shingle_size: int) -> tuple[int | None, float | None]:
     row = con.execute(
@@ -118,10 +128,12 @@ def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: floa
         return None, None
     mine = dedup.shingles(dedup.normalise_text(art.text), shingle_size)
     best: dict[int, float] = {}
-    ids = [int(r[0]) for r in con.execute(sql("dedup_candidates"),
-                                          {"bands": list(art.bands)}).fetchall()]
-    rows = con.execute(sql("dedup_texts"), {"ids": ids}).fetchall() if ids else []
-    for _id, text, root in rows:
+    rows = con.execute(sql("dedup_candidates").format(hashes=_int_list(art.bands))).fetchall()
+    wanted = set(enumerate(art.bands))
+    shared = Counter(int(doc) for doc, band, h in rows if (int(band), int(h)) in wanted)
+    ids = [doc for doc, _n in shared.most_common(MAX_CANDIDATES)]
+    texts = con.execute(sql("dedup_texts").format(ids=_int_list(ids))).fetchall() if ids else []
+    for _id, text, root in texts:
         score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
                                                        shingle_size))
         if score >= threshold:
@@ -163,10 +175,9 @@ def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | N
 
 def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str
                   ) -> int:
-    """Extract and store one document's figures, headline first (replacing any); call inside
-    the caller's transaction so that an article and its figures are stored together."""
+    """Extract and store one new document's figures, headline first; call inside the caller's
+    transaction so that an article and its figures are stored together."""
     found = figures.extract_figures(f"{title}\n\n{text}" if title else text)
-    con.execute("DELETE FROM figure WHERE doc_id = ?", [doc_id])
     insert_many(con, "INSERT INTO figure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [[doc_id, i, f.value, f.value_high, f.unit, f.counted, f.year, f.raw,
                   f.sentence] for i, f in enumerate(found)])

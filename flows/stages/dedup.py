@@ -84,7 +84,7 @@ def signature(shingle_set: set[str]) -> np.ndarray:
 
 
 def bands(sig: np.ndarray) -> tuple[int, ...]:
-    """One 63-bit hash per band; stored in `doc_band` and joined to find candidates."""
+    """One 63-bit hash per band; stored in `doc_band`, looked up by index."""
     out = []
     for b in range(BANDS):
         chunk = sig[b * ROWS:(b + 1) * ROWS].astype(np.uint64).tobytes()
