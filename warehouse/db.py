@@ -7,6 +7,7 @@ are re-created after every migration pass so that their definitions always match
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -72,6 +73,12 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         raise
 
 
+def memory_limit() -> str:
+    """DuckDB's buffer pool cap (default 80% of RAM): without one a long-running writer's
+    resident memory grows with the warehouse. MIGWATCH_DB_MEMORY_LIMIT overrides it."""
+    return os.environ.get("MIGWATCH_DB_MEMORY_LIMIT", "1GB")
+
+
 def connect(path: Path | str, read_only: bool = False, retry_seconds: float = 0.0,
             migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer also migrates it unless told the schema is current.
@@ -87,7 +94,8 @@ def connect(path: Path | str, read_only: bool = False, retry_seconds: float = 0.
     deadline = time.monotonic() + retry_seconds
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only,
+                                 config={"memory_limit": memory_limit()})
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:

@@ -57,7 +57,7 @@ def normalise_text(text: str) -> str:
     - words are lower-cased, ё folded to е, and hyphenated line breaks joined.
     """
     text = re.sub(r"(\w)-\n(\w)", r"\1\2", text)
-    lines = [line.strip() for line in text.splitlines()]
+    lines = [" ".join(line.split()) for line in text.splitlines()]
     counts = Counter(line for line in lines if line)
     kept = [line for line in lines
             if line and counts[line] < 3 and not _CABLE_HEADER.match(line)
