@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warehouse.db import connect
+from warehouse.db import opened
 
 
 def quiet_outlets(db: Path) -> list[tuple[str, float, float]]:
     """(source, hours quiet, typical gap in hours) of each outlet that has gone quiet."""
-    con = connect(db, read_only=True, retry_seconds=30)
-    try:
+    with opened(db, read_only=True, retry_seconds=30) as con:
         rows = con.execute("SELECT source, quiet_hours, typical_gap_hours FROM outlet_activity "
                            "WHERE gone_quiet ORDER BY quiet_hours DESC").fetchall()
-    finally:
-        con.close()
     return [(s, float(q), float(g)) for s, q, g in rows]
 
 

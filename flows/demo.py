@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flows.replica.server import ReplicaServer, demo_config
 from flows.settings import PROJECT_ROOT
-from warehouse.db import connect
+from warehouse.db import opened
 
 
 def _server(port: int) -> ReplicaServer:
@@ -23,8 +23,7 @@ def _server(port: int) -> ReplicaServer:
 
 
 def _report(db: Path) -> str:
-    con = connect(db, read_only=True, retry_seconds=10)
-    try:
+    with opened(db, read_only=True, retry_seconds=10) as con:
         def table(title: str, query: str) -> list[str]:
             rows = con.execute(query).fetchall()
             return [title] + ["  " + "  ".join(f"{v!s:<22}" for v in r).rstrip() for r in rows]
@@ -44,8 +43,6 @@ def _report(db: Path) -> str:
                      "SELECT source, left(title, 60) FROM articles a WHERE NOT is_seed AND "
                      "NOT EXISTS (SELECT 1 FROM article_topics t WHERE t.article_id = a.id)")
         return "\n".join(out)
-    finally:
-        con.close()
 
 
 def run_demo(db: Path, port: int = 8765, keep_serving: bool = False) -> int:

@@ -184,17 +184,14 @@ def _serve(settings: Settings, db_path: Path) -> bool:
 def health(db_path: Path) -> tuple[str, int]:
     """The container HEALTHCHECK: the warehouse opens for reading (or does not exist yet) and
     the Prefect API answers when PREFECT_API_URL is set. Exit status 0 healthy, 1 not."""
-    from warehouse.db import connect
+    from warehouse.db import opened
 
     lines, code = [], 0
     if db_path.exists():
         try:
-            con = connect(db_path, read_only=True, retry_seconds=20)
-            try:
+            with opened(db_path, read_only=True, retry_seconds=20) as con:
                 row = con.execute("SELECT max(started_at) FILTER (WHERE flow = 'ingest'),"
                                   " count(*) FROM runs").fetchone()
-            finally:
-                con.close()
             last = row[0] if row else None
             lines.append(f"warehouse {db_path}: readable, last ingest "
                          f"{last:%Y-%m-%d %H:%M UTC}" if last else

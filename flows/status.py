@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warehouse.db import connect
+from warehouse.db import opened
 
 FAILING_AFTER = 3   # consecutive failed runs before an outlet is flagged ([fetch] failing_after)
 
 
 def render_status(db: Path) -> tuple[str, int]:
     """Text for the operator, and exit status 3 when some outlet is failing now."""
-    con = connect(db, read_only=True, retry_seconds=30)
-    try:
+    with opened(db, read_only=True, retry_seconds=30) as con:
         outlets = con.execute(
             "SELECT source, name, last_ok, consecutive_failures, last_success_at, articles,"
             " last_new_articles, last_error FROM outlet_health ORDER BY source").fetchall()
@@ -27,8 +26,6 @@ def render_status(db: Path) -> tuple[str, int]:
         totals = con.execute(
             "SELECT count(*) FILTER (WHERE NOT is_seed), count(*) FILTER (WHERE is_seed),"
             " count(*) FILTER (WHERE duplicate_of IS NOT NULL) FROM articles").fetchone()
-    finally:
-        con.close()
     lines = [f"warehouse {db}"]
     if totals:
         lines.append(f"{totals[0]} articles, {totals[1]} seeds, {totals[2]} duplicates")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import threading
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from duckdb import DuckDBPyConnection
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
@@ -23,11 +25,17 @@ from warehouse.db import opened
 WAIT_FOR_READERS = 120.0
 
 
+def _writer(db_path: Path, migrate: bool = False) -> AbstractContextManager[DuckDBPyConnection]:
+    """The ingest's connection: writer configuration, waits out readers' locks; only
+    prepare_warehouse migrates."""
+    return opened(db_path, migrate_schema=migrate, retry_seconds=WAIT_FOR_READERS)
+
+
 @task(cache_policy=NO_CACHE)
 def prepare_warehouse(db_path: Path, settings: Settings) -> int:
     """Migrate, load the topic rules, and store any seed document not yet stored."""
     rules = load_rules(settings.topics_path)
-    with opened(db_path, retry_seconds=WAIT_FOR_READERS) as con:
+    with _writer(db_path, migrate=True) as con:
         store.load_rules(con, rules)
         feed_state.set_failing_after(con, settings.fetch.failing_after)
         missing = store.missing_seeds(con)
@@ -38,7 +46,7 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
 
 @task(cache_policy=NO_CACHE)
 def start_run(db_path: Path, flow: str) -> str:
-    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
+    with _writer(db_path) as con:
         return store.start_run(con, flow)
 
 
@@ -62,11 +70,11 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
     send the validators of the outlet's feeds."""
 
     def is_known(urls: list[str]) -> set[str]:
-        with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
+        with _writer(db_path) as con:
             return store.known_urls(con, urls)
 
     crawl = crawl_for(run_id, settings)
-    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
+    with _writer(db_path) as con:
         validators = feed_state.load(con, [*source.feeds, *source.sitemaps, *source.listings])
     with _CRAWLS_LOCK:
         crawl.validators.update(validators)
@@ -77,7 +85,7 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
 @task(cache_policy=NO_CACHE)
 def store_harvest(db_path: Path, result: Harvest, run_id: str, settings: Settings
                   ) -> store.SourceSummary:
-    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
+    with _writer(db_path) as con:
         summary = store.store_harvest(con, result, run_id, settings.dedup.threshold,
                                       settings.dedup.shingle_size)
         # Validators only after the batch is stored: a crash in between costs one full
@@ -88,5 +96,5 @@ def store_harvest(db_path: Path, result: Harvest, run_id: str, settings: Setting
 
 @task(cache_policy=NO_CACHE)
 def finish_run(db_path: Path, run_id: str, status: str, summary: dict) -> None:
-    with opened(db_path, migrate_schema=False, retry_seconds=WAIT_FOR_READERS) as con:
+    with _writer(db_path) as con:
         store.finish_run(con, run_id, status, summary)

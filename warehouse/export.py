@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.db import connect
+from warehouse.db import opened
 
 # view -> the timestamp that gives it a month partition (None: one file, no date)
 EXPORTED_VIEWS: dict[str, str | None] = {
@@ -45,8 +45,7 @@ def export_parquet(db: Path, out_dir: Path) -> list[Exported]:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[Exported] = []
-    con = connect(db, read_only=True, retry_seconds=WAIT_FOR_WRITER)
-    try:
+    with opened(db, read_only=True, retry_seconds=WAIT_FOR_WRITER) as con:
         con.execute("SET TimeZone = 'UTC'")
         for view, when in EXPORTED_VIEWS.items():
             tmp = out_dir / f".{view}.tmp"
@@ -64,8 +63,6 @@ def export_parquet(db: Path, out_dir: Path) -> list[Exported]:
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             done.append(Exported(view=view, rows=int(row[0]) if row else 0, path=final))
-    finally:
-        con.close()
     return done
 
 
@@ -79,8 +76,7 @@ def backup(db: Path, target: Path) -> int:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.partial")
     tmp.unlink(missing_ok=True)
-    con = connect(db, read_only=True, retry_seconds=WAIT_FOR_WRITER)
-    try:
+    with opened(db, read_only=True, retry_seconds=WAIT_FOR_WRITER) as con:
         name = con.execute("SELECT current_database()").fetchone()
         assert name is not None
         con.execute(f"ATTACH {_quote(tmp)} AS migwatch_backup (READ_WRITE)")
@@ -90,7 +86,5 @@ def backup(db: Path, target: Path) -> int:
                                  "WHERE database_name = 'migwatch_backup'").fetchone()
         finally:
             con.execute("DETACH migwatch_backup")
-    finally:
-        con.close()
     os.replace(tmp, target)
     return int(tables[0]) if tables else 0
