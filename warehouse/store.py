@@ -169,8 +169,19 @@ def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | N
     if art.bands:  # one statement: executemany costs ~0.3 ms a row in DuckDB
         con.execute("INSERT INTO doc_band SELECT (generate_subscripts($b::UBIGINT[], 1) - 1)"
                     "::SMALLINT, unnest($b::UBIGINT[]), $id", {"b": list(art.bands), "id": doc_id})
+    if art.raw_html is not None:
+        con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
+                    [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
     store_figures(con, doc_id, art.title, art.text)
     return StoredArticle(doc_id, original, similarity)
+
+
+def prune_raw_html(con: duckdb.DuckDBPyConnection, max_age_days: int) -> int:
+    """Delete the raw HTML kept more than `max_age_days` ago; the articles stay."""
+    with transaction(con):
+        row = con.execute("DELETE FROM doc_html WHERE kept_at < now() - to_days(?)",
+                          [max_age_days]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str
