@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.subscribers import Subscriber, legacy, parse_subscribers
+from flows.subscribers import Channel, Subscriber, legacy, parse_operator, parse_subscribers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "sources.toml"
@@ -111,6 +111,7 @@ class Settings:
     subscribers: tuple[Subscriber, ...] = ()   # [[subscribers]] then [digest] recipients
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    operator: tuple[Channel, ...] = ()          # [operator]: outlet incidents go here
 
     def source(self, key: str) -> Source:
         for s in self.sources:
@@ -297,7 +298,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "", None)
     top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers",
-                    "schedule", "storage"})
+                    "schedule", "storage", "operator"})
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
@@ -362,7 +363,9 @@ def parse_settings(text: str, path: Path) -> Settings:
                     schedule=_parse_schedule(_Reader(path, text, top.get("schedule", dict, {}),
                                                      "schedule", "schedule")),
                     storage=_parse_storage(_Reader(path, text, top.get("storage", dict, {}),
-                                                   "storage", "storage")))
+                                                   "storage", "storage")),
+                    operator=parse_operator(_Reader(path, text, top.get("operator", dict, {}),
+                                                    "operator", "operator")))
 
 
 def _parse_storage(r: _Reader) -> StorageSettings:
