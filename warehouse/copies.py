@@ -20,7 +20,7 @@ from warehouse.db import sql
 MAX_CANDIDATES = 50   # compared exactly, most bands shared first
 
 
-def _int_list(values: Iterable[int]) -> str:
+def int_list(values: Iterable[int]) -> str:
     """Integers as a SQL literal list (int() makes anything else fail, never inject)."""
     return ", ".join(str(int(v)) for v in values)
 
@@ -70,7 +70,7 @@ class CopyFinder:
         mine = dedup.shingles(dedup.normalise_text(art.text), self.shingle_size)
         best: dict[int, float] = {}
         for _id, text, root in self.con.execute(
-                sql("dedup_texts").format(ids=_int_list(ids))).fetchall():
+                sql("dedup_texts").format(ids=int_list(ids))).fetchall():
             score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
                                                            self.shingle_size))
             if score >= self.threshold:

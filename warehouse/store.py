@@ -15,7 +15,7 @@ import duckdb
 from flows.stages import figures
 from flows.stages.models import Article, Harvest
 from flows.stages.topics import TopicRules, rule_rows
-from warehouse.copies import CopyFinder
+from warehouse.copies import CopyFinder, int_list
 from warehouse.db import insert_many, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
@@ -86,7 +86,8 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -
     else:
         con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))",
                     [targets])
-    con.execute(sql("topic_documents"), {"all": everything, "ids": targets})
+    where = "true" if everything else f"id IN ({int_list(targets) or 'NULL'})"
+    con.execute(sql("topic_documents").format(where=where))
     con.execute("CREATE OR REPLACE TEMP TABLE topic_match (id BIGINT, topic VARCHAR, "
                 "kind VARCHAR, part VARCHAR, phrase VARCHAR)")
     for topic, kind, pattern in con.execute(
