@@ -78,6 +78,9 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int) -> dict:
     """In this process: store `n` new articles through the real path (what the ingest's writer
     does with an outlet's batch); ms per article and peak RSS."""
     import random
+    with opened(db, read_only=True) as con:    # new URLs even when the warehouse is reused
+        top = con.execute("SELECT max(id) FROM doc").fetchone()
+    offset += 100 * int(top[0] if top and top[0] else 0)
     rnd = random.Random(offset)
     earlier: list[str] = []
     made = [synthetic(offset + i, rnd, earlier)[0] for i in range(n)]
