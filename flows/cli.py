@@ -42,8 +42,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     api = EarlyAPI()   # boots on another core while the pipeline is imported
     from flows.ingest import ingest_flow
 
-    api.ready()
-    report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
+    with api.serving():
+        report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
     _print_ingest(report)
     return report.exit_code
 
@@ -84,8 +84,9 @@ def cmd_digest(args: argparse.Namespace) -> int:
     api = EarlyAPI()
     from flows.digest import digest_flow
 
-    api.ready()
-    return _print_digest(digest_flow(config_path=args.config, db_path=str(_db(args))))
+    with api.serving():
+        results = digest_flow(config_path=args.config, db_path=str(_db(args)))
+    return _print_digest(results)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

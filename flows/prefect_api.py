@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def _free_port() -> int:
@@ -75,8 +77,8 @@ class TemporaryAPI:
 
 class EarlyAPI:
     """`EarlyAPI()` first thing (it starts a temporary API unless PREFECT_API_URL names one);
-    `ready()` just before the first flow: it waits for the server and points Prefect at it,
-    or stops it when Prefect's own settings (a profile, prefect.toml) name an API or forbid
+    `with api.serving():` around the flow call: it waits for the server and points Prefect at
+    it, or stops it when Prefect's own settings (a profile, prefect.toml) name an API or forbid
     temporary servers, and Prefect then behaves exactly as without this class."""
 
     def __init__(self) -> None:
@@ -103,3 +105,17 @@ class EarlyAPI:
         os.environ["PREFECT_UI_URL"] = ""   # it serves no UI: no "View at" link to nowhere
         refresh_global_settings_context()
         return self.server.url
+
+    @contextmanager
+    def serving(self) -> Iterator[str | None]:
+        """`ready()`, and for a flow run on the early server no heartbeats: they let a
+        lasting server notice a crashed run, and this one ends with the run. (Prefect stops
+        its heartbeat thread on whole seconds, which costs a short flow run up to 1 s.)"""
+        url = self.ready()
+        if url is None:
+            yield None
+            return
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield url
