@@ -24,14 +24,18 @@ the run's own report (must be 0). Target: < 5 s wall for the subprocess.
 The crawl settings are the product defaults (`host_delay` 0.5 s, `per_host` 2) unless given.
 `PREFECT_API_URL` is unset for the subprocesses (the operator's `migwatch run` by hand), and
 Prefect's home is a temporary folder created by the first run, as it would be on a machine
-that has run migwatch before.
+that has run migwatch before. `--migwatch PATH` times another checkout's command on the same
+outlets (`--skip-in-process` then, as the in-process flow is always this checkout's).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -45,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run as a script: make `bench` importable
 
 _PREFECT_HOME = tempfile.mkdtemp(prefix="migwatch-bench-noop-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, True)   # last: after Prefect stops its server
 os.environ["PREFECT_HOME"] = _PREFECT_HOME     # this process's own (see main)
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -161,6 +166,7 @@ def reset(outlets: list[Outlet]) -> None:
 @dataclass
 class CliRun:
     wall: float
+    cpu: float                # user + system, with the Prefect API child: less load-dependent
     new: int
     startup: float | None     # process start -> flow run begins (imports, Prefect's API)
     flow: float | None        # flow run begins -> flow run finished
@@ -176,13 +182,15 @@ def _log_time(line: str, day: date) -> float | None:
     return datetime.combine(day, t).timestamp()
 
 
-def cli_run(cfg: Path, db: Path, env: dict[str, str]) -> CliRun:
+def cli_run(exe: Path, cfg: Path, db: Path, env: dict[str, str]) -> CliRun:
     """`migwatch run` as a subprocess, with Prefect's INFO log read for the breakdown."""
-    exe = Path(sys.executable).parent / "migwatch"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started_at, started = time.time(), time.perf_counter()
     proc = subprocess.run([str(exe), "run", "--config", str(cfg), "--db", str(db)],
                           capture_output=True, text=True, env=env, timeout=600)
     took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"migwatch run exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     found = re.search(r"^(\d+) new articles from (\d+) of (\d+) outlets", proc.stdout, re.M)
@@ -194,7 +202,7 @@ def cli_run(cfg: Path, db: Path, env: dict[str, str]) -> CliRun:
                   if "Beginning flow run" in ln), None)
     end = next((_log_time(ln, day) for ln in logs.splitlines()
                 if "Flow run" in ln and "Finished in state" in ln), None)
-    return CliRun(took, int(found.group(1)), begin - started_at if begin else None,
+    return CliRun(took, cpu, int(found.group(1)), begin - started_at if begin else None,
                   end - begin if begin and end else None, proc.stdout)
 
 
@@ -212,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--host-delay", type=float, default=defaults.host_delay)
     ap.add_argument("--per-host", type=int, default=defaults.per_host)
+    ap.add_argument("--migwatch", type=Path, default=Path(sys.executable).parent / "migwatch",
+                    help="the command to time (e.g. another checkout's, to compare)")
     ap.add_argument("--skip-in-process", action="store_true",
                     help="time only the subprocess")
     args = ap.parse_args(argv)
@@ -230,23 +240,25 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.articles} articles each; host_delay {args.host_delay:g} s, "
               f"per_host {args.per_host}", flush=True)
 
-        first = cli_run(cfg, db, env)
+        first = cli_run(args.migwatch, cfg, db, env)
         print(line("first run (fills the db)", first.wall, counts(outlets), first.new),
               flush=True)
         if first.new == 0 or counts(outlets).articles == 0:
             raise SystemExit("the first run stored nothing: the benchmark is meaningless")
 
-        cli_times = []
+        cli_times, cli_cpu = [], []
         for i in range(args.repeat):
             reset(outlets)
-            run = cli_run(cfg, db, env)
+            run = cli_run(args.migwatch, cfg, db, env)
             c = counts(outlets)
             cli_times.append(run.wall)
+            cli_cpu.append(run.cpu)
             print(line(f"no-op {i + 1}: migwatch run", run.wall, c, run.new), flush=True)
             if run.startup is not None and run.flow is not None:
                 print(f"{'':<28} = {run.startup:.2f} s until the flow run begins, "
                       f"{run.flow:.2f} s flow run, "
-                      f"{run.wall - run.startup - run.flow:.2f} s to exit", flush=True)
+                      f"{run.wall - run.startup - run.flow:.2f} s to exit; "
+                      f"{run.cpu:.2f} s CPU", flush=True)
             if c.articles or run.new:
                 print(f"NOT A NO-OP:\n{run.output}")
 
@@ -271,11 +283,14 @@ def main(argv: list[str] | None = None) -> int:
             o.server.stop()
 
     cli = statistics.median(cli_times)
+    load = os.getloadavg()[0]
     print(f"\nmedian of {args.repeat}: migwatch run (subprocess) {cli:.2f} s wall "
-          f"({'under' if cli < 5 else 'OVER'} the 5 s target)", end="")
+          f"({'under' if cli < 5 else 'OVER'} the 5 s target), "
+          f"{statistics.median(cli_cpu):.2f} s CPU", end="")
     if flow_times:
         print(f"; ingest_flow() in-process {statistics.median(flow_times):.2f} s", end="")
-    print()
+    print(f"\n(load average {load:.1f} on {os.cpu_count()} cores: figures on a busy machine "
+          "are indicative only)")
     return 0
 
 
