@@ -1,10 +1,10 @@
 """Deduplication cost as the warehouse grows: per-article time must stay flat, memory bounded.
 
 Inserts N synthetic articles (random word sequences from a 20,000-word vocabulary, 150-400
-words; every 20th is an edited copy of an earlier one) through `store.insert_article` — the
-real path: canonical URL, text hash, LSH band join in DuckDB, exact comparison, band rows —
-into a DuckDB file, committing every 1,000, and prints the time per article of each 10,000
-batch, the copies found, the database size and the process's peak RSS.
+words; every 20th is an edited copy of an earlier one) through `store.insert_articles` in
+batches of 1,000 — the real path: canonical URL, text hash, one LSH band join in DuckDB per
+batch, exact comparison, band rows — into a DuckDB file, one transaction per batch, and prints
+the time per article of each 10,000, the copies found, the database size and peak RSS.
 
     .venv/bin/python bench/bench_dedup.py [--n 100000] [--batch 10000] [--db PATH]
 """
@@ -52,6 +52,15 @@ def synthetic(i: int, rnd: random.Random, earlier: list[str]) -> tuple[Article, 
 
 
 def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, because ru_maxrss survives exec: a child
+    started by a big parent would report the parent's peak."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -77,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             made = [synthetic(i, rnd, earlier) for i in range(chunk, min(chunk + 1_000, args.n))]
             t1 = time.perf_counter()
             with transaction(con):
-                for art, copy in made:
-                    stored = store.insert_article(con, art, None, 0.8, 4)
+                results = store.insert_articles(con, [a for a, _ in made], None, 0.8, 4)
+                for (_art, copy), stored in zip(made, results, strict=True):
                     assert stored is not None
                     found += stored.duplicate_of is not None
                     expected += copy

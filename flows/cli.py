@@ -111,12 +111,21 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from flows.activity import render_quiet
-    from flows.status import render_status
+    from flows.status import render_alert_state, render_status
 
+    settings = load_settings(args.config) if args.alert else None   # fail fast on bad config
     text, code = render_status(_db(args))
     print(text)
     print("\n" + render_quiet(_db(args)))
-    return code
+    if settings is None:
+        print("\n" + render_alert_state(_db(args)))
+        return code
+    from alerts.mailer import smtp_from_env
+    from flows.oncall import run_operator_alerts
+
+    report = run_operator_alerts(_db(args), settings, smtp_from_env())
+    print("\n" + "\n".join(report.lines()))
+    return EXIT_PARTIAL if any(r.error for r in report.results) else code
 
 
 def cmd_retag(args: argparse.Namespace) -> int:
@@ -201,7 +210,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("query", help='e.g. "select lang, count(*) from articles group by 1"')
     sp.add_argument("--max-rows", type=int, default=200)
     sp.set_defaults(func=cmd_sql)
-    add("status", "Per-outlet health and the last runs.", False).set_defaults(func=cmd_status)
+    sp = add("status", "Per-outlet health, outlets gone quiet, the last runs.")
+    sp.add_argument("--alert", action="store_true",
+                    help="also tell the [operator] channels of outlets newly failing, gone "
+                         "quiet or recovered (each incident once)")
+    sp.set_defaults(func=cmd_status)
     add("retag", "Re-apply the topic rules to every stored article.").set_defaults(
         func=cmd_retag)
     add("serve", "Run ingest and digest on the [schedule] of the sources file as Prefect "

@@ -18,7 +18,7 @@ import httpx
 
 from flows.crawl import Crawl, event, polite_fetch
 from flows.settings import Settings, Source
-from flows.stages.article import build_article
+from flows.stages.article import build_article, kept_html
 from flows.stages.dedup import canonical_url
 from flows.stages.discover import parse_feed, parse_listing, parse_sitemap
 from flows.stages.extract import extract
@@ -144,7 +144,9 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
                      rejected=(canon, reason))
     canon = page_canonical(url, extracted.canonical_url, canon)
     art = build_article(source.key, item.url, extracted, item, source.language,
-                        settings.dedup.shingle_size, canonical=canon)
+                        settings.dedup.shingle_size, canonical=canon,
+                        raw_html=kept_html(res.body, settings.storage.keep_raw_html,
+                                           settings.storage.raw_html_max_bytes))
     return _Page((*events, event(source.key, "page", res)), article=art)
 
 

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import tasks
+from flows import oncall, tasks
 from flows.report import ingest_markdown
 from flows.settings import default_db_path, load_settings
 from flows.stages.models import Harvest
@@ -79,5 +79,6 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     create_markdown_artifact(key="ingest-summary", markdown=ingest_markdown(run_id, status,
                                                                             summaries),
                              description=f"migwatch ingest {run_id}: per-outlet counts")
+    oncall.after_ingest(db, settings)   # operator alerts, raw-HTML pruning: never fails the run
     return IngestReport(run_id=run_id, status=status, db_path=str(db), seeds_loaded=seeds,
                         sources=tuple(summaries))

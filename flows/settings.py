@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flows.subscribers import Subscriber, legacy, parse_subscribers
+from flows.subscribers import Channel, Subscriber, legacy, parse_operator, parse_subscribers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "sources.toml"
@@ -67,6 +67,17 @@ class DigestSettings:
 
 
 @dataclass(frozen=True)
+class StorageSettings:
+    """Raw HTML retention (table `doc_html`): off by default; when on, a page larger than
+    raw_html_max_bytes keeps only its size, and rows older than raw_html_max_age_days (when
+    set) are deleted after each ingest run."""
+
+    keep_raw_html: bool = False
+    raw_html_max_bytes: int = 1_000_000
+    raw_html_max_age_days: int | None = None   # None: kept as long as the article
+
+
+@dataclass(frozen=True)
 class ScheduleSettings:
     """When `migwatch serve` runs ingest (every N minutes or a cron) and digest (a cron)."""
 
@@ -99,6 +110,8 @@ class Settings:
     topics_path: Path = DEFAULT_TOPICS
     subscribers: tuple[Subscriber, ...] = ()   # [[subscribers]] then [digest] recipients
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    operator: tuple[Channel, ...] = ()          # [operator]: outlet incidents go here
 
     def source(self, key: str) -> Source:
         for s in self.sources:
@@ -285,7 +298,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "", None)
     top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers",
-                    "schedule"})
+                    "schedule", "storage", "operator"})
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
@@ -348,7 +361,23 @@ def parse_settings(text: str, path: Path) -> Settings:
     return Settings(path=path, sources=sources, fetch=fetch, dedup=dedup, digest=digest,
                     topics_path=topics_path, subscribers=subscribers,
                     schedule=_parse_schedule(_Reader(path, text, top.get("schedule", dict, {}),
-                                                     "schedule", "schedule")))
+                                                     "schedule", "schedule")),
+                    storage=_parse_storage(_Reader(path, text, top.get("storage", dict, {}),
+                                                   "storage", "storage")),
+                    operator=parse_operator(_Reader(path, text, top.get("operator", dict, {}),
+                                                    "operator", "operator")))
+
+
+def _parse_storage(r: _Reader) -> StorageSettings:
+    r.check_keys({"keep_raw_html", "raw_html_max_bytes", "raw_html_max_age_days"})
+    sd = StorageSettings()
+    age = r.get("raw_html_max_age_days", int)
+    if age is not None and age <= 0:
+        raise r.fail("raw_html_max_age_days", f"must be > 0, got {age}")
+    return StorageSettings(
+        keep_raw_html=r.get("keep_raw_html", bool, sd.keep_raw_html),
+        raw_html_max_bytes=r.positive("raw_html_max_bytes", int, sd.raw_html_max_bytes),
+        raw_html_max_age_days=age)
 
 
 _CRON = re.compile(r"^\S+(\s+\S+){4}$")

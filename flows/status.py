@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+
 from warehouse.db import opened
 
 FAILING_AFTER = 3   # consecutive failed runs before an outlet is flagged ([fetch] failing_after)
@@ -54,3 +56,26 @@ def render_status(db: Path) -> tuple[str, int]:
         took = f"{(finished - started).total_seconds():.1f}s" if finished else "-"
         lines.append(f"  {started:%Y-%m-%d %H:%M:%S} {flow:<7} {status:<12} {took:>7}  {run_id}")
     return "\n".join(lines), (3 if failing else 0)
+
+
+def render_alert_state(db: Path) -> str:
+    """Open incidents (flows/oncall.py) and each operator channel's last alert; a failed alert
+    is sent again after the next ingest run or `migwatch status --alert`."""
+    with opened(db, read_only=True, retry_seconds=30) as con:
+        try:
+            still = con.execute("SELECT source, kind, opened_at FROM operator_incident "
+                                "WHERE closed_at IS NULL ORDER BY kind, source").fetchall()
+            last = con.execute(
+                "SELECT channel, arg_max(status, created_at), max(created_at), "
+                "arg_max(error, created_at) FROM operator_alert GROUP BY channel "
+                "ORDER BY channel").fetchall()
+        except duckdb.CatalogException:   # a warehouse no writer has migrated yet
+            return "operator alerts: none yet"
+    line = f"operator alerts: {len(still)} open incidents"
+    if still:
+        line += ": " + ", ".join(f"{s} {k} since {t:%Y-%m-%d %H:%M}" for s, k, t in still)
+    lines = [line]
+    for channel, status, at, error in last:
+        why = f" ({error[:100]})" if error else ""
+        lines.append(f"  last alert to {channel}: {status} {at:%Y-%m-%d %H:%M}{why}")
+    return "\n".join(lines)

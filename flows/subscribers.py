@@ -90,6 +90,28 @@ def channel_of(value: str) -> Channel | None:
     return Channel("chat", value)
 
 
+def _channels(r: Any) -> tuple[Channel, ...]:
+    """The `email` and `chat` keys of a table (a string or a list each), in order, deduplicated."""
+    channels: list[Channel] = []
+    for key, kinds in (("email", ("email",)), ("chat", ("chat", "webhook"))):
+        value = r.get(key, (str, list))
+        values = [value] if isinstance(value, str) else r.strings(key)
+        for v in values:
+            ch = channel_of(v)
+            if ch is None or ch.kind not in kinds:
+                what = "an email address" if key == "email" else "an apprise or webhook URL"
+                raise r.fail(key, f"not {what}: {v!r}")
+            channels.append(ch)
+    return tuple(dict.fromkeys(channels))
+
+
+def parse_operator(r: Any) -> tuple[Channel, ...]:
+    """`[operator]`: the channels that receive outlet incidents (failing, gone quiet,
+    recovered), in the subscribers' syntax; `r` is a settings `_Reader` for the table."""
+    r.check_keys({"email", "chat"})
+    return _channels(r)
+
+
 def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
                       fail: Callable[[str], Exception], source_keys: set[str],
                       langs: tuple[str, ...]) -> tuple[Subscriber, ...]:
@@ -106,16 +128,7 @@ def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
         name = r.get("name", str, required=True)
         if not NAME_RE.match(name) or name in {s.name for s in out}:
             raise r.fail("name", f"{name!r} must be unique, 1-64 letters, digits or _.@+-")
-        channels: list[Channel] = []
-        for key, kinds in (("email", ("email",)), ("chat", ("chat", "webhook"))):
-            value = r.get(key, (str, list))
-            values = [value] if isinstance(value, str) else r.strings(key)
-            for v in values:
-                ch = channel_of(v)
-                if ch is None or ch.kind not in kinds:
-                    what = "an email address" if key == "email" else "an apprise or webhook URL"
-                    raise r.fail(key, f"not {what}: {v!r}")
-                channels.append(ch)
+        channels = _channels(r)
         if not channels:
             raise r.fail("email", "a subscriber needs at least one `email` or `chat` channel")
         languages = r.strings("languages")
@@ -132,7 +145,7 @@ def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
         min_score = r.get("min_score", int, 0)
         if min_score < 0:
             raise r.fail("min_score", f"must be >= 0, got {min_score}")
-        out.append(Subscriber(name, tuple(dict.fromkeys(channels)), r.strings("topics"),
+        out.append(Subscriber(name, channels, r.strings("topics"),
                               languages, outlets, cadence, min_score))
     return tuple(out)
 

@@ -20,15 +20,11 @@ from flows.stages.topics import load_rules
 from warehouse import feed_state, store
 from warehouse.db import opened
 
-# An analyst's read-only connection (`migwatch sql`, `status`, `export`, `backup`) holds the file
-# lock for the length of one query: the writer waits for it instead of failing the run.
-WAIT_FOR_READERS = 120.0
-
 
 def _writer(db_path: Path, migrate: bool = False) -> AbstractContextManager[DuckDBPyConnection]:
-    """The ingest's connection: writer configuration, waits out readers' locks; only
+    """The ingest's connection (it waits out readers' locks, as every writer does); only
     prepare_warehouse migrates."""
-    return opened(db_path, migrate_schema=migrate, retry_seconds=WAIT_FOR_READERS)
+    return opened(db_path, migrate_schema=migrate)
 
 
 @task(cache_policy=NO_CACHE)

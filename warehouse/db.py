@@ -79,18 +79,43 @@ def memory_limit() -> str:
     return os.environ.get("MIGWATCH_DB_MEMORY_LIMIT", "1GB")
 
 
-def connect(path: Path | str, read_only: bool = False, retry_seconds: float = 0.0,
+# Seconds a writer waits for the file lock when MIGWATCH_LOCK_WAIT is not set: longer than any
+# analyst query should take, shorter than the ingest interval.
+DEFAULT_LOCK_WAIT = 120.0
+
+
+def lock_wait() -> float:
+    """How long a writer waits for another process's lock (an analyst's read-only query, an
+    export, the scheduled ingest) before failing: MIGWATCH_LOCK_WAIT seconds, default 120."""
+    raw = os.environ.get("MIGWATCH_LOCK_WAIT")
+    if raw is None or not raw.strip():
+        return DEFAULT_LOCK_WAIT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise ValueError(f"MIGWATCH_LOCK_WAIT must be a number of seconds >= 0, not {raw!r}")
+    return value
+
+
+def connect(path: Path | str, read_only: bool = False, retry_seconds: float | None = None,
             migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer also migrates it unless told the schema is current.
 
-    A read-only open of a file another process is writing fails with a lock error; readers
-    may pass `retry_seconds` to wait for the writer's short commit phase to end.
+    DuckDB lets a file have one writing process or any number of reading processes. Every
+    writer (ingest, digest, retag, operator alerts) therefore waits for the lock by default,
+    `lock_wait()` seconds, so an analyst's query never makes it fail; readers wait only when
+    they pass `retry_seconds` (for a writer's short commit phase). `retry_seconds` overrides
+    the default either way; 0 fails at once.
     """
     path = Path(path)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `migwatch run` or `migwatch demo`")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
+    if retry_seconds is None:
+        retry_seconds = 0.0 if read_only else lock_wait()
     deadline = time.monotonic() + retry_seconds
     while True:
         try:
@@ -107,8 +132,9 @@ def connect(path: Path | str, read_only: bool = False, retry_seconds: float = 0.
 
 
 @contextmanager
-def opened(path: Path | str, read_only: bool = False, retry_seconds: float = 0.0,
+def opened(path: Path | str, read_only: bool = False, retry_seconds: float | None = None,
            migrate_schema: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+    """`connect` as a context manager: the connection (and the file lock) is released on exit."""
     con = connect(path, read_only=read_only, retry_seconds=retry_seconds,
                   migrate_schema=migrate_schema)
     try:

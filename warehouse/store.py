@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
-from flows.stages import dedup, figures
+from flows.stages import figures
 from flows.stages.models import Article, Harvest
 from flows.stages.topics import TopicRules, rule_rows
+from warehouse.copies import CopyFinder, int_list
 from warehouse.db import insert_many, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
@@ -86,7 +86,8 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -
     else:
         con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))",
                     [targets])
-    con.execute(sql("topic_documents"), {"all": everything, "ids": targets})
+    where = "true" if everything else f"id IN ({int_list(targets) or 'NULL'})"
+    con.execute(sql("topic_documents").format(where=where))
     con.execute("CREATE OR REPLACE TEMP TABLE topic_match (id BIGINT, topic VARCHAR, "
                 "kind VARCHAR, part VARCHAR, phrase VARCHAR)")
     for topic, kind, pattern in con.execute(
@@ -97,80 +98,80 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -
     con.execute("DROP TABLE topic_document")
 
 
-def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> set[str]:
-    """Which of these canonical URLs are stored or were rejected before: not fetched again."""
+def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
+               include_rejected: bool = True) -> set[str]:
+    """Which of these canonical URLs are stored or (unless told otherwise) were rejected
+    before: not fetched again."""
     if not canonical:
         return set()
-    rows = con.execute(
-        "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest(?::VARCHAR[])) "
-        "UNION SELECT canonical_url FROM rejected_url "
-        "WHERE canonical_url IN (SELECT unnest(?::VARCHAR[]))", [canonical, canonical]
-    ).fetchall()
+    query = "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
+    if include_rejected:
+        query += (" UNION SELECT canonical_url FROM rejected_url"
+                  " WHERE canonical_url IN (SELECT unnest($urls))")
+    rows = con.execute(query, {"urls": list(canonical)}).fetchall()
     return {r[0] for r in rows}
 
 
-MAX_CANDIDATES = 50   # compared exactly, most bands shared first
+def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
+                    run_id: str | None, threshold: float, shingle_size: int
+                    ) -> list[StoredArticle | None]:
+    """Insert a batch of articles in order, each with its bands; None for an article whose
+    canonical URL is already stored (or earlier in the batch). Call inside a transaction;
+    tag afterwards with `apply_topics`.
 
-
-def _int_list(values: Iterable[int]) -> str:
-    """Integers as a SQL literal list (int() makes anything else fail, never inject)."""
-    return ", ".join(str(int(v)) for v in values)
-
-
-def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: float,
-                   shingle_size: int) -> tuple[int | None, float | None]:
-    row = con.execute(
-        "SELECT coalesce(duplicate_of, id) FROM doc WHERE text_hash = ? ORDER BY id LIMIT 1",
-        [art.text_hash]).fetchone()
-    if row:
-        return int(row[0]), 1.0
-    if not art.bands:
-        return None, None
-    mine = dedup.shingles(dedup.normalise_text(art.text), shingle_size)
-    best: dict[int, float] = {}
-    rows = con.execute(sql("dedup_candidates").format(hashes=_int_list(art.bands))).fetchall()
-    wanted = set(enumerate(art.bands))
-    shared = Counter(int(doc) for doc, band, h in rows if (int(band), int(h)) in wanted)
-    ids = [doc for doc, _n in shared.most_common(MAX_CANDIDATES)]
-    texts = con.execute(sql("dedup_texts").format(ids=_int_list(ids))).fetchall() if ids else []
-    for _id, text, root in texts:
-        score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
-                                                       shingle_size))
-        if score >= threshold:
-            best[int(root)] = max(best.get(int(root), 0.0), score)
-    if not best:
-        return None, None
-    # The earliest original wins: seeds (the starting corpus), then publication time, then
-    # storage order.
-    root = con.execute(
-        "SELECT id FROM doc WHERE id = ANY(?::BIGINT[]) "
-        "ORDER BY NOT is_seed, coalesce(published_at, fetched_at), id LIMIT 1",
-        [list(best)]).fetchone()
-    assert root is not None
-    return int(root[0]), round(best[int(root[0])], 4)
+    Copies are looked for among stored documents once for the whole batch (see
+    warehouse/copies.py), so the cost of that search is shared by the batch.
+    """
+    urls = [a.canonical_url for a in batch]
+    seen = known_urls(con, urls, include_rejected=False)
+    fresh = []
+    for art in batch:
+        if art.canonical_url not in seen:
+            seen.add(art.canonical_url)
+            fresh.append(art)
+    finder = CopyFinder(con, fresh, threshold, shingle_size)
+    stored: dict[str, StoredArticle] = {}
+    for i, art in enumerate(fresh):
+        original, similarity = finder.original(i)
+        row = con.execute(
+            "INSERT INTO doc (source, url, canonical_url, title, author, published_at,"
+            " fetched_at, lang, lang_confidence, text, text_hash, n_words, is_seed,"
+            " duplicate_of, similarity, run_id)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [art.source, art.url, art.canonical_url, art.title, art.author, art.published_at,
+             art.fetched_at or now(), art.lang, art.lang_confidence, art.text, art.text_hash,
+             art.n_words, art.is_seed, original, similarity, run_id]).fetchone()
+        assert row is not None
+        doc_id = int(row[0])
+        finder.added(i, doc_id, original if original is not None else doc_id)
+        if art.bands:  # one statement: executemany costs ~0.3 ms a row in DuckDB
+            con.execute("INSERT INTO doc_band SELECT (generate_subscripts($b::UBIGINT[], 1) - 1)"
+                        "::SMALLINT, unnest($b::UBIGINT[]), $id",
+                        {"b": list(art.bands), "id": doc_id})
+        if art.raw_html is not None:
+            con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
+                        [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
+        store_figures(con, doc_id, art.title, art.text)
+        stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
+    result: list[StoredArticle | None] = []
+    for art in batch:   # the first article with a URL is stored, later ones are not
+        s = stored.pop(art.canonical_url, None)
+        result.append(s)
+    return result
 
 
 def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | None,
                    threshold: float, shingle_size: int) -> StoredArticle | None:
-    """Insert one article with its bands; None if its canonical URL is already stored.
-    Call inside a transaction; tag afterwards with `apply_topics`."""
-    if con.execute("SELECT 1 FROM doc WHERE canonical_url = ?", [art.canonical_url]).fetchone():
-        return None
-    original, similarity = _find_original(con, art, threshold, shingle_size)
-    row = con.execute(
-        "INSERT INTO doc (source, url, canonical_url, title, author, published_at, fetched_at,"
-        " lang, lang_confidence, text, text_hash, n_words, is_seed, duplicate_of, similarity,"
-        " run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        [art.source, art.url, art.canonical_url, art.title, art.author, art.published_at,
-         art.fetched_at or now(), art.lang, art.lang_confidence, art.text, art.text_hash,
-         art.n_words, art.is_seed, original, similarity, run_id]).fetchone()
-    assert row is not None
-    doc_id = int(row[0])
-    if art.bands:  # one statement: executemany costs ~0.3 ms a row in DuckDB
-        con.execute("INSERT INTO doc_band SELECT (generate_subscripts($b::UBIGINT[], 1) - 1)"
-                    "::SMALLINT, unnest($b::UBIGINT[]), $id", {"b": list(art.bands), "id": doc_id})
-    store_figures(con, doc_id, art.title, art.text)
-    return StoredArticle(doc_id, original, similarity)
+    """`insert_articles` for one article."""
+    return insert_articles(con, [art], run_id, threshold, shingle_size)[0]
+
+
+def prune_raw_html(con: duckdb.DuckDBPyConnection, max_age_days: int) -> int:
+    """Delete the raw HTML kept more than `max_age_days` ago; the articles stay."""
+    with transaction(con):
+        row = con.execute("DELETE FROM doc_html WHERE kept_at < now() - to_days(?)",
+                          [max_age_days]).fetchone()
+    return int(row[0]) if row else 0
 
 
 def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str
@@ -207,8 +208,7 @@ def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
             [[url, harvest.source, reason, now()] for url, reason in harvest.rejected])
         ids = []
         ordered = sorted(harvest.articles, key=lambda a: (a.published_at or now(), a.url))
-        for art in ordered:
-            stored = insert_article(con, art, run_id, threshold, shingle_size)
+        for stored in insert_articles(con, ordered, run_id, threshold, shingle_size):
             if stored is None:
                 continue
             ids.append(stored.id)
@@ -239,8 +239,7 @@ def store_seeds(con: duckdb.DuckDBPyConnection, seeds: list[Article], threshold:
                 shingle_size: int) -> int:
     with transaction(con):
         ids = []
-        for art in seeds:
-            stored = insert_article(con, art, None, threshold, shingle_size)
+        for stored in insert_articles(con, seeds, None, threshold, shingle_size):
             if stored:
                 ids.append(stored.id)
         if ids:

@@ -14,12 +14,20 @@ from pathlib import Path
 from flows.stages import dedup
 from flows.stages.extract import parse_datetime
 from flows.stages.language import detect_language
-from flows.stages.models import Article, Extracted, FeedItem
+from flows.stages.models import Article, Extracted, FeedItem, RawHtml
+
+
+def kept_html(body: bytes, keep: bool, max_bytes: int) -> RawHtml | None:
+    """What `[storage]` keeps of a page: nothing when keep_raw_html is off; the bytes when
+    they fit in raw_html_max_bytes; otherwise only the size, so the row says why."""
+    if not keep:
+        return None
+    return RawHtml(len(body), body if len(body) <= max_bytes else None)
 
 
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
-                  canonical: str | None = None) -> Article:
+                  canonical: str | None = None, raw_html: RawHtml | None = None) -> Article:
     # NFC first: a Tajik ӣ or ӯ may arrive as a letter plus a combining mark.
     text = unicodedata.normalize("NFC", extracted.text)
     normalised = dedup.normalise_text(text)
@@ -33,7 +41,7 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         text=text, lang=lang, lang_confidence=confidence,
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.bands(dedup.signature(dedup.shingles(normalised, shingle_size))),
-        is_seed=is_seed, fetched_at=datetime.now(UTC))
+        is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html)
 
 
 def seed_article(path: Path, shingle_size: int = 4) -> Article:

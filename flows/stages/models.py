@@ -52,6 +52,16 @@ class Extracted:
 
 
 @dataclass(frozen=True)
+class RawHtml:
+    """A fetched page as `[storage] keep_raw_html` keeps it: the body byte for byte as received
+    (after Content-Encoding is undone, before any charset decoding), or only its size when it
+    is larger than `raw_html_max_bytes` (`body` is then None)."""
+
+    n_bytes: int
+    body: bytes | None = field(repr=False, default=None)
+
+
+@dataclass(frozen=True)
 class Article:
     """An article ready to store: extracted, language known, dedup keys computed."""
 
@@ -69,6 +79,7 @@ class Article:
     bands: tuple[int, ...] = field(repr=False, default=())
     is_seed: bool = False
     fetched_at: datetime | None = None
+    raw_html: RawHtml | None = field(repr=False, default=None)   # None: not kept
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,10 @@ def compile_term(term: str) -> str:
         core = re.escape(w.rstrip("*"))
         if not core:
             raise RulesError(f"bare '*' in term {term!r}")
-        parts.append(core + (r"[\pL\pN]*" if stem else ""))
+        # A stem continues to the end of the word. Token text holds only letters, digits and
+        # spaces, so "not a space" is "a letter or digit" there; RE2 runs `[^ ]*` as a small
+        # DFA, where `[\pL\pN]*` (every Unicode letter) made each rule ~30x slower.
+        parts.append(core + (r"[^ ]*" if stem else ""))
     return " +".join(parts)
 
 

@@ -1,8 +1,15 @@
--- Stored band rows sharing a hash with a new document: (doc_id, band, hash); the caller keeps
--- those whose band matches too and ranks documents by bands shared.
--- {hashes}: the new document's 42 band hashes as a literal list of integers, formatted in by
--- warehouse/store.py from integers it computed. Why literal: DuckDB answers `hash IN (1, 2,
--- ...)` from the doc_band_hash index (about 1 ms at 4 million rows, also inside a transaction
--- that has inserted rows), where a parameter (`= ANY($list)`) or a join falls back to a scan
--- whose cost grows with the stored documents.
-SELECT doc_id, band, hash FROM doc_band WHERE hash IN ({hashes});
+-- Stored documents sharing LSH bands with the articles of one batch: (item, doc_id, shared).
+-- $items, $bands, $hashes: aligned lists, one entry per band of each new article (item = its
+-- position in the batch). One hash join: the batch's band rows are the small build side and
+-- doc_band is scanned once per batch, without an index. Why no index: DuckDB loads a whole
+-- ART index into memory on first use (about 3.5 KB per stored article for 42 bands), so an
+-- indexed lookup would make the writer's memory grow with the warehouse; the scan reads about
+-- a billion band rows a second and is shared by every article of the batch.
+WITH probe AS (
+    SELECT unnest($items::INTEGER[]) AS item, unnest($bands::SMALLINT[]) AS band,
+           unnest($hashes::UBIGINT[]) AS hash
+)
+SELECT p.item, b.doc_id, count(*) AS shared
+FROM probe p
+JOIN doc_band b ON b.hash = p.hash AND b.band = p.band
+GROUP BY p.item, b.doc_id;

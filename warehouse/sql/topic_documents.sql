@@ -1,5 +1,7 @@
--- Step 1 of tagging: the token text of every target document, in a temporary table.
--- Parameters: $all BOOLEAN (every document) or $ids BIGINT[] (those documents only).
+-- Step 1 of tagging: the token text of the target documents, in a temporary table.
+-- {where}: `true` (every document) or `id IN (<literal list of ids>)`, formatted in by
+-- warehouse/store.py from integers. Why literal: DuckDB then filters the scan by id and reads
+-- the text of those documents only; a list parameter made it a join that read every text.
 -- Token text: NFC-normalised (a decomposed Tajik ӣ is one letter), lower-cased, ё folded to е,
 -- every run of non-letters replaced by two spaces, so that a rule pattern ` (term) ` can
 -- consume one space on each side of each match and leave one for the next.
@@ -10,4 +12,4 @@ SELECT id,
        ' ' || regexp_replace(replace(lower(nfc_normalize(text)), 'ё', 'е'),
                              '[^\pL\pN]+', '  ', 'g') || ' ' AS b
 FROM doc
-WHERE $all OR id IN (SELECT unnest($ids::BIGINT[]));
+WHERE {where};

@@ -1,0 +1,164 @@
+"""The warehouse as it grows: ingest cost per article, the writer's memory, analyst queries.
+
+For each size (default 100,000 and 1,000,000 stored articles) the same DuckDB file is filled
+up to that size with synthetic stored articles, then:
+
+- a fresh process ingests `--probe` new synthetic articles through the real store path
+  (`store.insert_articles` in outlet-sized batches of `--batch`, then topic tagging), and
+  reports milliseconds per article and its peak RSS — the writer's cost at that size;
+- a fresh read-only process times three typical analyst queries (`bench/sql/query_*.sql`:
+  topic counts by month and language, articles matching a phrase, clusters carried by more
+  than three outlets), median of three runs each.
+
+The stored articles are generated in SQL (`bench/sql/growth_*.sql`: rows shaped as the ingest
+stores them, 42 band rows each, topic tags, one copy in five) because storing a million
+through the real path would take hours; the articles ingested on top go through the real path.
+
+    .venv/bin/python bench/bench_growth.py [--sizes 100000,1000000] [--probe 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_dedup import peak_rss_mb, synthetic  # noqa: E402
+from flows.settings import DEFAULT_TOPICS  # noqa: E402
+from flows.stages.topics import load_rules  # noqa: E402
+from warehouse import store  # noqa: E402
+from warehouse.db import connect, opened, transaction  # noqa: E402
+
+FILL_CHUNK = 100_000
+VOCAB = [f"w{i}" for i in range(3_000)] + [
+    "migrants", "Russia", "Tajikistan", "patent", "quota", "remittances", "deported",
+    "entry ban", "agreement", "labour", "Moscow", "Dushanbe", "мигрантов", "патент",
+    "запрет на въезд", "депортация", "муҳоҷирон", "Русия", "пул", "кор"]
+QUERIES = ("topics_by_month", "phrase", "wide_clusters")
+
+
+def _sql(name: str) -> str:
+    return (HERE / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def fill(db: Path, size: int) -> float:
+    """Grow the warehouse to `size` synthetic stored articles; seconds taken."""
+    t0 = time.perf_counter()
+    con = connect(db)
+    try:
+        store.load_rules(con, load_rules(DEFAULT_TOPICS))
+        have = con.execute("SELECT count(*) FROM doc WHERE run_id = 'growth'").fetchone()
+        lo = int(have[0]) if have else 0
+        while lo < size:
+            hi = min(lo + FILL_CHUNK, size)
+            with transaction(con):
+                before = con.execute("SELECT coalesce(max(id), 0) FROM doc").fetchone()
+                first = int(before[0]) + 1 if before else 1
+                con.execute(_sql("growth_fill"), {"lo": lo, "hi": hi, "vocab": VOCAB})
+                last = first + (hi - lo) - 1
+                for name in ("growth_copies", "growth_bands", "growth_topics"):
+                    con.execute(_sql(name), {"lo": first, "hi": last})
+            con.execute("CHECKPOINT")
+            lo = hi
+    finally:
+        con.close()
+    return time.perf_counter() - t0
+
+
+def probe_ingest(db: Path, n: int, batch: int, offset: int) -> dict:
+    """In this process: store `n` new articles through the real path (what the ingest's writer
+    does with an outlet's batch); ms per article and peak RSS."""
+    import random
+    rnd = random.Random(offset)
+    earlier: list[str] = []
+    made = [synthetic(offset + i, rnd, earlier)[0] for i in range(n)]
+    rss_before = peak_rss_mb()
+    t0 = time.perf_counter()
+    copies = 0
+    with opened(db, migrate_schema=False) as con:
+        for start in range(0, n, batch):
+            chunk = [a for a in made[start:start + batch]]
+            with transaction(con):
+                stored = store.insert_articles(con, chunk, "probe", 0.5, 4)
+                ids = [s.id for s in stored if s is not None]
+                copies += sum(1 for s in stored if s is not None and s.duplicate_of)
+                store.apply_topics(con, ids)
+        elapsed = time.perf_counter() - t0
+        duckdb_mb = {tag: round(b / 2**20) for tag, b in con.execute(
+            "SELECT tag, memory_usage_bytes FROM duckdb_memory() WHERE memory_usage_bytes > 0"
+        ).fetchall()}
+    return {"ms_per_article": 1000 * elapsed / n, "copies": copies,
+            "peak_rss_mb": peak_rss_mb(), "rss_before_mb": rss_before, "duckdb_mb": duckdb_mb}
+
+
+def time_queries(db: Path, repeat: int = 3) -> dict:
+    """In this process: median seconds of each analyst query on a read-only connection."""
+    out = {}
+    with opened(db, read_only=True) as con:
+        for name in QUERIES:
+            text = _sql(f"query_{name}")
+            times, rows = [], 0
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                rows = len(con.execute(text).fetchall())
+                times.append(time.perf_counter() - t0)
+            out[name] = {"seconds": statistics.median(times), "rows": rows}
+    return out
+
+
+def _child(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
+                          check=False, cwd=ROOT)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed:\n{proc.stderr}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--probe", type=int, default=2_000)
+    parser.add_argument("--batch", type=int, default=50, help="articles per store batch")
+    parser.add_argument("--db", type=Path, default=None, help="keep the warehouse here")
+    parser.add_argument("--child", choices=["ingest", "queries"], help=argparse.SUPPRESS)
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        db = args.db
+        result = (probe_ingest(db, args.probe, args.batch, args.offset) if args.child == "ingest"
+                  else time_queries(db))
+        print(json.dumps(result))
+        return 0
+    tmp = tempfile.TemporaryDirectory()
+    db = args.db or Path(tmp.name) / "growth.duckdb"
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"{'stored':>9} {'fill s':>7} {'ingest ms/article':>18} {'copies':>7} "
+          f"{'writer peak RSS MB':>19} {'DB MB':>7}  " + "  ".join(f"{q} s" for q in QUERIES),
+          flush=True)
+    for k, size in enumerate(sizes):
+        fill_s = fill(db, size)
+        ingest = _child(["--child", "ingest", "--db", str(db), "--probe", str(args.probe),
+                         "--batch", str(args.batch), "--offset", str(10_000_000 * (k + 1))])
+        queries = _child(["--child", "queries", "--db", str(db)])
+        size_mb = db.stat().st_size / 2**20
+        print(f"{size:>9} {fill_s:>7.0f} {ingest['ms_per_article']:>18.2f} "
+              f"{ingest['copies']:>7} {ingest['peak_rss_mb']:>19.0f} {size_mb:>7.0f}  "
+              + "  ".join(f"{queries[q]['seconds']:.3f} ({queries[q]['rows']} rows)"
+                          for q in QUERIES), flush=True)
+        print(f"{'':>9} writer RSS before storing {ingest['rss_before_mb']:.0f} MB; DuckDB "
+              f"memory at the end: {ingest['duckdb_mb']}", flush=True)
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
