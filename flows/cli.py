@@ -36,10 +36,14 @@ def _print_ingest(report: object) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from flows.ingest import ingest_flow
+    from flows.prefect_api import EarlyAPI
 
     load_rules(load_settings(args.config).topics_path)  # fail fast, before Prefect starts
-    report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
+    api = EarlyAPI()   # boots on another core while the pipeline is imported
+    from flows.ingest import ingest_flow
+
+    with api.serving():
+        report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
     _print_ingest(report)
     return report.exit_code
 
@@ -75,9 +79,14 @@ def cmd_digest(args: argparse.Namespace) -> int:
     if args.subscriber:
         print("--subscriber goes with --dry-run", file=sys.stderr)
         return EXIT_USAGE
+    from flows.prefect_api import EarlyAPI
+
+    api = EarlyAPI()
     from flows.digest import digest_flow
 
-    return _print_digest(digest_flow(config_path=args.config, db_path=str(_db(args))))
+    with api.serving():
+        results = digest_flow(config_path=args.config, db_path=str(_db(args)))
+    return _print_digest(results)
 
 
 def cmd_sql(args: argparse.Namespace) -> int:

@@ -20,6 +20,9 @@ from flows.stages.models import Harvest
 from warehouse.store import SourceSummary
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ALL_FAILED = 0, 3, 4
+# Outlets harvested at once. A harvest mostly waits (network, per-host delays), so this is
+# well above the core count; requests in flight are capped by [fetch] concurrency.
+OUTLETS_AT_ONCE = 32
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ def run_status(summaries: list[SourceSummary]) -> str:
     return "partial" if any(s.ok for s in summaries) else "failed"
 
 
-@flow(name="migwatch-ingest", task_runner=ThreadPoolTaskRunner(max_workers=8))  # type: ignore[arg-type]
+@flow(name="migwatch-ingest", task_runner=ThreadPoolTaskRunner(max_workers=OUTLETS_AT_ONCE))  # type: ignore[arg-type]
 def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> IngestReport:
     logger = get_run_logger()
     settings = load_settings(config_path)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
+import httpx
 import pytest
 
 from flows.settings import FetchSettings
-from flows.stages.fetch import address_refusal, decode, fetch, make_client
+from flows.stages.fetch import address_refusal, decode, fetch, make_client, tls_context
+from tests.digest_helpers import tls_files
 from tests.faultserver import FaultServer, send, slow
 
 HTML = "<html><head><meta charset='utf-8'></head><body><p>Мигранты</p></body></html>"
@@ -76,3 +80,24 @@ def test_decode_fallbacks() -> None:
     assert decode("<meta charset='koi8-r'>Мигранты".encode("koi8-r"), None).endswith("Мигранты")
     assert decode("Мигранты".encode("cp1251"), "text/html") == "Мигранты"
     assert decode(b"\xef\xbb\xbfok", None) == "ok"
+
+
+def test_clients_share_one_tls_context_that_still_verifies(tmp_path: Path) -> None:
+    """Every outlet's client uses the same context (building one costs ~15 ms of CPU), and it
+    refuses a certificate no CA in the bundle signed; trusting it makes the fetch work."""
+    cert, key = tls_files(tmp_path)
+    with FaultServer({"/ok": lambda h: send(h, 200, HTML.encode())}) as srv:
+        server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_ctx.load_cert_chain(cert, key)
+        srv.httpd.socket = server_ctx.wrap_socket(srv.httpd.socket, server_side=True)
+        url = srv.base.replace("http://", "https://") + "/ok"
+        results = []
+        for _ in range(2):
+            with make_client(SETTINGS) as client:
+                results.append(fetch(client, url, replace(SETTINGS, retries=0)))
+        assert [r.outcome for r in results] == ["soft", "soft"]
+        assert all("CERTIFICATE_VERIFY_FAILED" in (r.reason or "") for r in results)
+        assert tls_context() is tls_context()
+        trusting = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(verify=trusting, trust_env=False) as client:
+            assert fetch(client, url, replace(SETTINGS, retries=0)).outcome == "ok"

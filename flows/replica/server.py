@@ -3,7 +3,10 @@
 Files under `site/` are served as they are, except that `{{BASE}}` becomes the server's base
 URL, so feeds can carry absolute links. Query strings are ignored (as many real sites do),
 which lets a feed announce one article at URLs differing only by tracking parameters. Every
-file carries an ETag and a matching If-None-Match is answered 304, as real outlets do.
+file carries an ETag and a Last-Modified date (its mtime); a matching If-None-Match, or
+failing that an If-Modified-Since not older than the file, is answered 304, as real outlets
+do (RFC 9110 13.2.2). `validators` chooses which of the two headers the server sends, to
+stand for outlets that give only one.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from email.utils import formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -22,11 +26,14 @@ TYPES = {".html": "text/html; charset=utf-8", ".xml": "application/xml; charset=
 
 
 class ReplicaServer:
-    """`with ReplicaServer() as srv:` serves SITE at `srv.base_url`; `srv.hits` counts paths."""
+    """`with ReplicaServer() as srv:` serves SITE at `srv.base_url`; `srv.hits` counts paths,
+    `srv.not_modified` the 304s answered per path."""
 
-    def __init__(self, site: Path = SITE, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, site: Path = SITE, host: str = "127.0.0.1", port: int = 0,
+                 validators: tuple[str, ...] = ("etag", "last-modified")) -> None:
         self.site = site
         self.hits: Counter[str] = Counter()
+        self.not_modified: Counter[str] = Counter()
         replica = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -39,18 +46,39 @@ class ReplicaServer:
                     return
                 body = target.read_bytes().replace(b"{{BASE}}", replica.base_url.encode())
                 etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
-                if self.headers.get("If-None-Match") == etag:
+                mtime = int(target.stat().st_mtime)
+                headers = {}
+                if "etag" in validators:
+                    headers["ETag"] = etag
+                if "last-modified" in validators:
+                    headers["Last-Modified"] = formatdate(mtime, usegmt=True)
+                if self._not_modified(etag if "etag" in validators else None,
+                                      mtime if "last-modified" in validators else None):
+                    replica.not_modified[path] += 1
                     self.send_response(304)
-                    self.send_header("ETag", etag)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     return
                 self.send_response(200)
-                self.send_header("ETag", etag)
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type",
                                  TYPES.get(target.suffix, "application/octet-stream"))
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def _not_modified(self, etag: str | None, mtime: int | None) -> bool:
+                if "If-None-Match" in self.headers:   # takes precedence when sent
+                    return etag is not None and self.headers["If-None-Match"] == etag
+                since = self.headers.get("If-Modified-Since")
+                if since is None or mtime is None:
+                    return False
+                try:
+                    return mtime <= parsedate_to_datetime(since).timestamp()
+                except (TypeError, ValueError):
+                    return False
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -13,7 +13,6 @@ from collections import Counter
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
-from datasketch import MinHash
 
 NUM_PERM = 128
 BANDS = 42
@@ -78,6 +77,10 @@ def shingles(normalised: str, size: int = 4) -> set[str]:
 
 
 def signature(shingle_set: set[str]) -> np.ndarray:
+    # Imported here: `datasketch` pulls in scipy (~0.4 s), which a run that finds nothing
+    # new never needs (issue 8: a no-op run in under 5 s).
+    from datasketch import MinHash
+
     mh = MinHash(num_perm=NUM_PERM, seed=1)
     mh.update_batch([s.encode("utf-8") for s in shingle_set])
     return mh.hashvalues

@@ -8,9 +8,11 @@ or not (`hard`); `not_modified` answers a conditional GET.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable
@@ -260,8 +262,15 @@ def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "
     return replace(res, elapsed_ms=elapsed, attempts=attempt, reason=reason)
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context every client shares (httpx's default: certifi's CA bundle).
+    Building one reads the bundle, ~15 ms of CPU; a run makes a client per outlet."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def make_client(settings: FetchSettings) -> httpx.Client:
     timeout = httpx.Timeout(settings.timeout, connect=settings.connect_timeout)
     limits = httpx.Limits(max_connections=settings.concurrency * 2,
                           max_keepalive_connections=settings.concurrency)
-    return httpx.Client(timeout=timeout, limits=limits, trust_env=False)
+    return httpx.Client(timeout=timeout, limits=limits, trust_env=False, verify=tls_context())

@@ -1,0 +1,121 @@
+"""Prefect's temporary API for a one-off `migwatch run` or `digest`, started before the heavy
+imports instead of after them.
+
+With no Prefect API configured, Prefect starts a temporary API server the first time a flow
+needs one: it imports its whole server package into this process (1-2 s) only to launch a
+subprocess, then waits for that subprocess to boot (2-3 s), all after our own imports and on
+the critical path of every run — most of a run that finds nothing new. Here the same
+subprocess is launched first thing, so it boots on another core while this process imports
+the pipeline, and this process never imports the server package. The server itself is what
+Prefect would have started (the command and environment of Prefect 3.9's
+`SubprocessASGIServer`): runs are recorded in PREFECT_HOME as before, and it is stopped at
+exit, after Prefect has flushed its logs and events (those flush before `atexit` hooks run).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TemporaryAPI:
+    """A Prefect API server child on 127.0.0.1, stopped when this process exits."""
+
+    def __init__(self) -> None:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}/api"
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        # As Prefect's own temporary server: no UI, only the services it needs.
+        env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1",
+                   PREFECT__SERVER_FINAL="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
+             "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL)
+        atexit.register(self.stop)
+
+    def wait(self, timeout: float) -> None:
+        """Block until the server answers its health check."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"Prefect's temporary API server exited with status "
+                                   f"{self.proc.returncode} before answering on {self.url}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Prefect's temporary API server did not answer on "
+                                   f"{self.url} within {timeout:g} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class EarlyAPI:
+    """`EarlyAPI()` first thing (it starts a temporary API unless PREFECT_API_URL names one);
+    `with api.serving():` around the flow call: it waits for the server and points Prefect at
+    it, or stops it when Prefect's own settings (a profile, prefect.toml) name an API or forbid
+    temporary servers, and Prefect then behaves exactly as without this class."""
+
+    def __init__(self) -> None:
+        self.server = None if os.environ.get("PREFECT_API_URL") else TemporaryAPI()
+
+    def ready(self) -> str | None:
+        """The API URL this process now uses if it is the early server's, else None."""
+        if self.server is None:
+            return None
+        from prefect.context import refresh_global_settings_context
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        if settings.api.url or not settings.server.ephemeral.enabled:
+            self.server.stop()
+            return None
+        try:
+            self.server.wait(float(settings.server.ephemeral.startup_timeout_seconds))
+        except RuntimeError as exc:   # e.g. its port was taken meanwhile: Prefect's own way
+            self.server.stop()
+            print(f"migwatch: {exc}; letting Prefect start its own", file=sys.stderr)
+            return None
+        os.environ["PREFECT_API_URL"] = self.server.url
+        os.environ["PREFECT_UI_URL"] = ""   # it serves no UI: no "View at" link to nowhere
+        refresh_global_settings_context()
+        return self.server.url
+
+    @contextmanager
+    def serving(self) -> Iterator[str | None]:
+        """`ready()`, and for a flow run on the early server no heartbeats: they let a
+        lasting server notice a crashed run, and this one ends with the run. (Prefect stops
+        its heartbeat thread on whole seconds, which costs a short flow run up to 1 s.)"""
+        url = self.ready()
+        if url is None:
+            yield None
+            return
+        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            yield url

@@ -1,0 +1,81 @@
+"""What a run that finds nothing new needs (issue 8, bench/bench_noop.py): no library it
+does not use, and Prefect's temporary API started before the imports, recording runs as
+Prefect's own would and gone when the command ends."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.prefect_api import EarlyAPI
+from flows.replica.server import ReplicaServer
+from tests.conftest import ROOT
+
+
+def test_a_run_that_builds_no_article_does_not_import_minhash_or_scipy() -> None:
+    code = ("import sys, flows.cli, flows.ingest, flows.digest\n"
+            "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_migwatch_run_starts_prefect_api_early_records_the_run_and_stops_it(
+        demo_cfg: Path, db_path: Path, replica: ReplicaServer) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_LOGGING_LEVEL"] = "INFO"
+    # capture_output: run() returns only when every holder of the pipes has exited, so a
+    # server left running would hold it until the timeout.
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--config", str(demo_cfg),
+                           "--db", str(db_path)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "new articles from 6 of 6 outlets" in proc.stdout
+    assert "Starting temporary server" not in proc.stderr   # Prefect did not start another
+    assert "View at" not in proc.stderr                     # no link to a UI that is gone
+    # Recorded where Prefect's own temporary server records (the session's PREFECT_HOME).
+    con = sqlite3.connect(Path(os.environ["PREFECT_HOME"]) / "prefect.db")
+    runs = con.execute("SELECT id, state_type FROM flow_run WHERE parameters LIKE ?",
+                       [f"%{db_path}%"]).fetchall()
+    run_id = runs[0][0] if runs else ""
+    tasks = con.execute("SELECT count(*) FROM task_run WHERE flow_run_id = ? AND "
+                        "state_type = 'COMPLETED'", [run_id]).fetchone()
+    events = dict(con.execute("SELECT event, count(*) FROM events WHERE resource_id = ? "
+                              "GROUP BY 1", [f"prefect.flow-run.{run_id}"]).fetchall())
+    con.close()
+    assert [state for _id, state in runs] == ["COMPLETED"]
+    assert tasks is not None and tasks[0] >= 6 + 6 + 3   # harvest, store per outlet; 3 more
+    # No heartbeats for a server that ends with the run (they cost up to 1 s at its end).
+    assert "prefect.flow-run.Completed" in events and "prefect.flow-run.heartbeat" not in events
+
+
+def test_an_api_named_in_prefect_settings_stops_the_early_server(
+        prefect_harness: None) -> None:
+    api = EarlyAPI()          # no PREFECT_API_URL in the environment: one is started ...
+    assert api.server is not None
+    assert api.ready() is None   # ... and stopped, as the harness's settings name an API
+    assert api.server.proc.poll() is not None and "PREFECT_API_URL" not in os.environ
+
+
+def test_an_early_server_that_fails_leaves_prefect_to_start_its_own(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    api = EarlyAPI()
+    assert api.server is not None
+    api.server.proc.kill()
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        assert api.ready() is None
+    assert "PREFECT_API_URL" not in os.environ
+    assert "letting Prefect start its own" in capsys.readouterr().err
+
+
+def test_with_prefect_api_url_set_nothing_is_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
+    api = EarlyAPI()
+    assert api.server is None and api.ready() is None
