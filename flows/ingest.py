@@ -1,7 +1,9 @@
 """The ingest flow: outlets -> articles in the warehouse, one outlet's failure isolated.
 
-Fetching fans out over threads (network-bound); the single DuckDB writer stores each outlet's
-finished batch in one transaction, so a kill mid-run leaves whole batches or nothing.
+Fetching fans out over threads (network-bound); building articles (trafilatura, language,
+MinHash) runs where [runner] says: in those threads, in worker processes, or on a Dask cluster
+(flows/runners.py). The single DuckDB writer stores each outlet's finished batch in one
+transaction, so a kill mid-run leaves whole batches or nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import tasks
 from flows.report import ingest_markdown
-from flows.settings import default_db_path, load_settings
+from flows.runners import open_builder
+from flows.settings import Settings, default_db_path, load_settings
 from flows.stages.models import Harvest
 from warehouse.store import SourceSummary
 
@@ -52,7 +55,28 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     db = Path(db_path) if db_path else default_db_path()
     seeds = tasks.prepare_warehouse(db, settings)
     run_id = tasks.start_run(db, "ingest")
-    logger.info("run %s: %d outlets, warehouse %s", run_id, len(settings.sources), db)
+    with open_builder(settings.runner) as builder:
+        logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
+                    len(settings.sources), builder.description, db)
+        tasks.use_workers(run_id, builder.submit, builder.batch_size)
+        try:
+            summaries = _harvest_and_store(settings, db, run_id)
+        finally:
+            tasks.use_workers(run_id, None, 0)
+    status = run_status(summaries)
+    tasks.finish_run(db, run_id, status, {"sources": [asdict(s) for s in summaries],
+                                           "seeds_loaded": seeds})
+    create_markdown_artifact(key="ingest-summary", markdown=ingest_markdown(run_id, status,
+                                                                            summaries),
+                             description=f"migwatch ingest {run_id}: per-outlet counts")
+    return IngestReport(run_id=run_id, status=status, db_path=str(db), seeds_loaded=seeds,
+                        sources=tuple(summaries))
+
+
+def _harvest_and_store(settings: Settings, db: Path, run_id: str) -> list[SourceSummary]:
+    """Harvest every outlet at once; store the outlets' batches in the order of the
+    configuration (it decides which copy is the original, so it must not depend on timing)."""
+    logger = get_run_logger()
     futures = tasks.harvest.map(list(settings.sources), settings=unmapped(settings),
                                 db_path=unmapped(db), run_id=unmapped(run_id))
     summaries: list[SourceSummary] = []
@@ -70,11 +94,4 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
                         summary.pages_fetched, summary.pages_failed)
         else:
             logger.warning("%s: FAILED: %s", source.key, summary.error)
-    status = run_status(summaries)
-    tasks.finish_run(db, run_id, status, {"sources": [asdict(s) for s in summaries],
-                                           "seeds_loaded": seeds})
-    create_markdown_artifact(key="ingest-summary", markdown=ingest_markdown(run_id, status,
-                                                                            summaries),
-                             description=f"migwatch ingest {run_id}: per-outlet counts")
-    return IngestReport(run_id=run_id, status=status, db_path=str(db), seeds_loaded=seeds,
-                        sources=tuple(summaries))
+    return summaries

@@ -126,13 +126,13 @@ def _find_original(con: duckdb.DuckDBPyConnection, art: Article, threshold: floa
         return int(row[0]), 1.0
     if not art.bands:
         return None, None
-    mine = dedup.shingles(dedup.normalise_text(art.text), shingle_size)
     best: dict[int, float] = {}
     rows = con.execute(sql("dedup_candidates").format(hashes=_int_list(art.bands))).fetchall()
     wanted = set(enumerate(art.bands))
     shared = Counter(int(doc) for doc, band, h in rows if (int(band), int(h)) in wanted)
     ids = [doc for doc, _n in shared.most_common(MAX_CANDIDATES)]
     texts = con.execute(sql("dedup_texts").format(ids=_int_list(ids))).fetchall() if ids else []
+    mine = dedup.shingles(dedup.normalise_text(art.text), shingle_size) if texts else set()
     for _id, text, root in texts:
         score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
                                                        shingle_size))
@@ -169,18 +169,26 @@ def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | N
     if art.bands:  # one statement: executemany costs ~0.3 ms a row in DuckDB
         con.execute("INSERT INTO doc_band SELECT (generate_subscripts($b::UBIGINT[], 1) - 1)"
                     "::SMALLINT, unnest($b::UBIGINT[]), $id", {"b": list(art.bands), "id": doc_id})
-    store_figures(con, doc_id, art.title, art.text)
+    store_figures(con, doc_id, art.title, art.text, art.figures)
     return StoredArticle(doc_id, original, similarity)
 
 
-def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str
-                  ) -> int:
-    """Extract and store one new document's figures, headline first; call inside the caller's
-    transaction so that an article and its figures are stored together."""
-    found = figures.extract_figures(f"{title}\n\n{text}" if title else text)
-    insert_many(con, "INSERT INTO figure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[doc_id, i, f.value, f.value_high, f.unit, f.counted, f.year, f.raw,
-                  f.sentence] for i, f in enumerate(found)])
+def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str,
+                  found: tuple[figures.Figure, ...] | None = None) -> int:
+    """Store one new document's figures (extracted here unless given), headline first; call
+    inside the caller's transaction so that an article and its figures are stored together.
+    One statement for all rows: executemany costs ~0.3 ms a row in DuckDB."""
+    found = figures.figures_of(title, text) if found is None else found
+    if found:
+        con.execute(
+            "INSERT INTO figure SELECT $id, generate_subscripts($v::DOUBLE[], 1) - 1, "
+            "unnest($v::DOUBLE[]), unnest($vh::DOUBLE[]), unnest($u::VARCHAR[]), "
+            "unnest($c::VARCHAR[]), unnest($y::INTEGER[]), unnest($r::VARCHAR[]), "
+            "unnest($s::VARCHAR[])",
+            {"id": doc_id, "v": [f.value for f in found], "vh": [f.value_high for f in found],
+             "u": [f.unit for f in found], "c": [f.counted for f in found],
+             "y": [f.year for f in found], "r": [f.raw for f in found],
+             "s": [f.sentence for f in found]})
     return len(found)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flows.stages.figures import Figure
+
 
 @dataclass(frozen=True)
 class FeedItem:
@@ -69,6 +71,9 @@ class Article:
     bands: tuple[int, ...] = field(repr=False, default=())
     is_seed: bool = False
     fetched_at: datetime | None = None
+    # Found where the article is built (in a worker, when there are workers), not by the
+    # single writer; None = not extracted yet (the writer extracts them).
+    figures: tuple[Figure, ...] | None = field(repr=False, default=None)
 
 
 @dataclass(frozen=True)
