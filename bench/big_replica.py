@@ -124,6 +124,10 @@ class Writer:
         return " ".join(out)
 
 
+def _fill(skeleton: str, paras: list[str]) -> str:
+    return re.sub(r"MWP(\d+)MW", lambda m: html.escape(paras[int(m.group(1))]), skeleton)
+
+
 def build_site(root: Path, pages: int, outlets: int = len(OUTLET_LANGS)) -> str:
     """Write outlet folders o00.. with their pages and rss.xml under root; describe them."""
     what, skeletons = templates()
@@ -145,7 +149,7 @@ def build_site(root: Path, pages: int, outlets: int = len(OUTLET_LANGS)) -> str:
         skeleton = skeletons[k][0]
         path = f"/o{o:02d}/news/{i}.html"
         body = skeleton.replace("MWTITLEMW", html.escape(title)).replace("MWURLMW", path)
-        body = re.sub(r"MWP(\d+)MW", lambda m, p=paras: html.escape(p[int(m.group(1))]), body)
+        body = _fill(body, paras)
         (root / f"o{o:02d}" / "news").mkdir(parents=True, exist_ok=True)
         (root / path.lstrip("/")).write_text(body, "utf-8")
         total += len(body.encode())

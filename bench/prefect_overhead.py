@@ -38,7 +38,7 @@ def plain_ingest(config: Path, db: Path) -> int:
     run_id = tasks.start_run.fn(db, "ingest")
     with ThreadPoolExecutor(max_workers=8) as pool:
         harvests = list(pool.map(lambda s: tasks.harvest.fn(s, settings, db), settings.sources))
-    summaries = [tasks.store_harvest.fn(db, h, run_id, settings) for h in harvests]
+    summaries = tasks.store_harvests.fn(db, harvests, run_id, settings)
     tasks.finish_run.fn(db, run_id, run_status(summaries), {})
     return sum(s.new_articles for s in summaries)
 

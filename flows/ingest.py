@@ -13,12 +13,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture, PrefectWrappedFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import tasks
 from flows.report import ingest_markdown
 from flows.runners import open_builder
-from flows.settings import Settings, default_db_path, load_settings
+from flows.settings import Settings, Source, default_db_path, load_settings
 from flows.stages.models import Harvest
 from warehouse.store import SourceSummary
 
@@ -74,24 +75,38 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
 
 
 def _harvest_and_store(settings: Settings, db: Path, run_id: str) -> list[SourceSummary]:
-    """Harvest every outlet at once; store the outlets' batches in the order of the
-    configuration (it decides which copy is the original, so it must not depend on timing)."""
+    """Harvest every outlet at once; the writer stores the batches in the order of the
+    configuration (it decides which copy is the original, so it must not depend on timing),
+    each time together with the following ones that are ready too."""
     logger = get_run_logger()
-    futures = tasks.harvest.map(list(settings.sources), settings=unmapped(settings),
-                                db_path=unmapped(db), run_id=unmapped(run_id))
+    sources = list(settings.sources)
+    futures = tasks.harvest.map(sources, settings=unmapped(settings), db_path=unmapped(db),
+                                run_id=unmapped(run_id))
     summaries: list[SourceSummary] = []
-    for source, future in zip(settings.sources, futures, strict=True):
-        try:
-            result = future.result()
-        except Exception as exc:  # a bug hit by one outlet's data: record it, go on
-            result = Harvest(source=source.key, name=source.name, articles=(), events=(),
-                             error=f"harvest crashed: {type(exc).__name__}: {exc}")
-        summary = tasks.store_harvest(db, result, run_id, settings)
-        summaries.append(summary)
-        if summary.ok:
-            logger.info("%s: %d new (%d duplicates), %d pages fetched, %d failed",
-                        source.key, summary.new_articles, summary.duplicates,
-                        summary.pages_fetched, summary.pages_failed)
-        else:
-            logger.warning("%s: FAILED: %s", source.key, summary.error)
+    while len(summaries) < len(sources):
+        first = len(summaries)
+        ready = [_result(sources[first], futures[first])]   # waits for this one
+        while first + len(ready) < len(sources) and _done(futures[first + len(ready)]):
+            ready.append(_result(sources[first + len(ready)], futures[first + len(ready)]))
+        for summary in tasks.store_harvests(db, ready, run_id, settings):
+            summaries.append(summary)
+            if summary.ok:
+                logger.info("%s: %d new (%d duplicates), %d pages fetched, %d failed",
+                            summary.source, summary.new_articles, summary.duplicates,
+                            summary.pages_fetched, summary.pages_failed)
+            else:
+                logger.warning("%s: FAILED: %s", summary.source, summary.error)
     return summaries
+
+
+def _done(future: PrefectFuture[Harvest]) -> bool:
+    """Finished, asked without an API call (a thread's future knows)."""
+    return isinstance(future, PrefectWrappedFuture) and bool(future.wrapped_future.done())
+
+
+def _result(source: Source, future: PrefectFuture[Harvest]) -> Harvest:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug hit by one outlet's data: record it, go on
+        return Harvest(source=source.key, name=source.name, articles=(), events=(),
+                       error=f"harvest crashed: {type(exc).__name__}: {exc}")

@@ -113,15 +113,17 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
 
 
 @task(cache_policy=NO_CACHE)
-def store_harvest(db_path: Path, result: Harvest, run_id: str, settings: Settings
-                  ) -> store.SourceSummary:
+def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings: Settings
+                   ) -> list[store.SourceSummary]:
+    """The single writer: these outlets' batches in one transaction (see store_harvests)."""
     with _writer(db_path) as con:
-        summary = store.store_harvest(con, result, run_id, settings.dedup.threshold,
-                                      settings.dedup.shingle_size)
+        summaries = store.store_harvests(con, results, run_id, settings.dedup.threshold,
+                                         settings.dedup.shingle_size)
         # Validators only after the batch is stored: a crash in between costs one full
         # re-read of the feed next run, never a missed article.
-        feed_state.save(con, result.source, result.feed_states)
-        return summary
+        for result in results:
+            feed_state.save(con, result.source, result.feed_states)
+        return summaries
 
 
 @task(cache_policy=NO_CACHE)
