@@ -59,6 +59,28 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+def cpu_by_role(skip: int | None) -> dict[str, float]:
+    """CPU seconds so far of this process ("flow": fetching, the writer, Prefect's client),
+    Prefect's API server and everything else it started ("workers"), but `skip`; ended
+    children count through their parent's cutime/cstime."""
+    out = {"flow": 0.0, "workers": 0.0, "prefect api": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _descendants(os.getpid()):
+        if pid == skip:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        seconds = sum(int(f) for f in fields[11:15]) / tick
+        role = "flow" if pid == os.getpid() else (
+            "prefect api" if b"uvicorn" in cmd or b"prefect" in cmd.split(b"\0")[-1]
+            else "workers")
+        out[role] += seconds
+    return out
+
+
 def pin(cpus: set[int], skip: int | None = None) -> None:
     """This process and every process it started (but `skip`), every thread of each."""
     for pid in _descendants(os.getpid()):
@@ -70,27 +92,33 @@ def pin(cpus: set[int], skip: int | None = None) -> None:
 
 
 def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, int]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     found = 0
     for url, body in bodies:
         ex = extract(url, decode(body, "text/html; charset=utf-8"))
         if ex is not None:
             detect_language(f"{ex.title or ''}\n{ex.text}")
             found += 1
-    return time.perf_counter() - started, found
+    took = time.perf_counter() - started
+    print(f"floor: {took:6.1f} s, CPU {time.process_time() - cpu:.1f} s", flush=True)
+    return took, found
 
 
-def ingest(rep: BigReplica, tmp: Path, name: str, runner: str) -> tuple[float, int, int]:
+def ingest(rep: BigReplica, tmp: Path, name: str, runner: str
+           ) -> tuple[float, int, int, dict[str, float]]:
     cfg = tmp / f"{name}.toml"
     cfg.write_text(rep.config_text(runner), encoding="utf-8")
+    cpu = cpu_by_role(rep.process.pid)
     started = time.perf_counter()
     report = ingest_flow(str(cfg), str(tmp / f"{name}.duckdb"))
     took = time.perf_counter() - started
+    time.sleep(0.5)   # let ended workers be reaped, so that their CPU time is counted
+    cpu = {role: seconds - cpu[role] for role, seconds in cpu_by_role(rep.process.pid).items()}
     with opened(tmp / f"{name}.duckdb", read_only=True) as con:
         row = con.execute("SELECT count(*), count(duplicate_of) FROM doc WHERE NOT is_seed"
                           ).fetchone()
     assert row is not None and report.status == "ok", report
-    return took, int(row[0]), int(row[1])
+    return took, int(row[0]), int(row[1]), cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,11 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         rep = BigReplica(tmp / "site", args.pages)
         print(f"replica: {rep.description}")
         pin(one)
-        took, found = floor(rep.bodies())
-        base = args.pages / took
-        print(f"floor (trafilatura + language, one process, 1 core): {took:6.1f} s = "
+        first, found = floor(rep.bodies())
+        base = args.pages / first
+        print(f"floor (trafilatura + language, one process, 1 core): {first:6.1f} s = "
               f"{base:5.1f} pages/s ({found} with article text)", flush=True)
         pin(ALL_CPUS)
+        results = []
         with prefect_test_harness(server_startup_timeout=120), rep, ReplicaServer() as demo:
             warm = tmp / "warm.toml"   # imports, caches, the API: warm before timing
             warm.write_text(demo_config(demo.base_url), encoding="utf-8")
@@ -126,13 +155,23 @@ def main(argv: list[str] | None = None) -> int:
             for i, (label, cpus, runner) in enumerate(runs):
                 pin(cpus, skip=rep.process.pid)
                 rep.pin_servers(other if cpus == one else ALL_CPUS)
-                took, stored, dups = ingest(rep, tmp, f"run{i}", runner)
-                target = 0.9 if cpus == one else 1.7
+                took, stored, dups, cpu = ingest(rep, tmp, f"run{i}", runner)
+                results.append((label, cpus == one, runner, took, stored))
                 print(f"ingest flow, {label}, {runner.replace(chr(10), ', '):<30} "
                       f"{took:6.1f} s = {stored / took:5.1f} pages/s = "
-                      f"{stored / took / base:4.2f} x floor (target >= {target}) "
-                      f"[{stored} stored, {dups} duplicates]", flush=True)
+                      f"{stored / took / base:4.2f} x floor [{stored} stored, {dups} "
+                      f"duplicates; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                      + "]", flush=True)
             pin(ALL_CPUS, skip=rep.process.pid)
+        pin(one)   # the floor again: a busy machine changes between the two
+        again, _ = floor(rep.bodies())
+        pin(ALL_CPUS)
+        base = args.pages / min(first, again)
+        print(f"floor again: {again:6.1f} s = {args.pages / again:5.1f} pages/s; the faster "
+              f"of the two ({base:.1f} pages/s) against the targets:")
+        for label, single, runner, took, stored in results:
+            print(f"  {label}, {runner.replace(chr(10), ', '):<30} {stored / took / base:4.2f} x "
+                  f"floor (target >= {0.9 if single else 1.7})")
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flows.ingest import ingest_flow
-from flows.replica.server import ReplicaServer
+from flows.replica.server import ReplicaServer, demo_config
 from flows.settings import ConfigError, RunnerSettings, parse_settings
 from tests.test_flows import EXPECTED
 from warehouse.db import opened
@@ -64,7 +64,9 @@ def _stored(db: Path) -> set[tuple]:
 
 
 def _ingest(cfg: Path, runner: str, db: Path) -> set[tuple]:
-    text = cfg.read_text("utf-8") + f"\n[runner]\n{runner}\n"
+    demo = cfg.read_text("utf-8")
+    text = demo.replace('kind = "threads"', runner, 1)   # the demo's [runner]
+    assert text != demo or runner == 'kind = "threads"'
     path = cfg.with_name(f"{db.stem}.toml")
     path.write_text(text, encoding="utf-8")
     report = ingest_flow(str(path), str(db))
@@ -75,8 +77,6 @@ def _ingest(cfg: Path, runner: str, db: Path) -> set[tuple]:
 @pytest.fixture(scope="module")
 def by_threads(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> set[tuple]:
     """The reference: the demo replica ingested with articles built in the fetching threads."""
-    from flows.replica.server import demo_config
-
     tmp = tmp_path_factory.mktemp("threads")
     with ReplicaServer() as srv:
         cfg = tmp / "sources.toml"
@@ -106,3 +106,11 @@ def test_a_local_dask_cluster_of_two_processes_stores_what_threads_store(
         by_threads: set[tuple], demo_cfg: Path, tmp_path: Path) -> None:
     stored = _ingest(demo_cfg, 'kind = "dask"\nworkers = 2', tmp_path / "dask.duckdb")
     assert {_portable(r) for r in stored} == by_threads
+    # Built on the cluster as Prefect task runs: one batch (up to 32 pages) per outlet.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(like_="build_pages_task")))
+    assert len(runs) == 6 and all(r.state is not None and r.state.is_completed() for r in runs)
