@@ -114,3 +114,41 @@ def test_a_local_dask_cluster_of_two_processes_stores_what_threads_store(
         runs = client.read_task_runs(task_run_filter=TaskRunFilter(
             name=TaskRunFilterName(like_="build_pages_task")))
     assert len(runs) == 6 and all(r.state is not None and r.state.is_completed() for r in runs)
+
+
+def test_outlets_stored_together_are_stored_as_one_at_a_time(tmp_path: Path) -> None:
+    """The writer stores the outlets that are ready together: same rows, tags, originals."""
+    from flows.stages.models import FetchEvent, Harvest
+    from tests.helpers import article, memory_warehouse
+    from warehouse import store
+
+    texts = {
+        "march": "Remittances from Tajik migrants in Russia rose in March as money transfers "
+                 "reached $2 billion, the national bank in Dushanbe reported on Monday. ",
+        "april": "In April the rouble weakened and Tajik labour migrants cut the money "
+                 "transfers they send home; remittances fell to $1.5 billion, bankers said. ",
+        "may": "Migrant families in Kulob said remittances arriving in May were smaller, with "
+               "transfers through Russian banks delayed by checks costing 300 million roubles. "}
+
+    def outlet(key: str, stories: list[str]) -> Harvest:
+        arts = tuple(article(f"Remittances in {s}", texts[s] * 3, f"https://{key}.org/{s}",
+                             source=key) for s in stories)
+        return Harvest(source=key, name=key, articles=arts, feeds_ok=1,
+                       events=(FetchEvent(key, "feed", f"https://{key}.org/rss", "ok"),))
+
+    harvests = [outlet("one", ["march", "april"]), outlet("two", ["april", "may"])]
+    results = []
+    for name, groups in (("apart", [[h] for h in harvests]), ("together", [harvests])):
+        (tmp_path / name).mkdir()
+        con = memory_warehouse(tmp_path / name)
+        summaries = [s for g in groups for s in store.store_harvests(con, g, "run-1", 0.5, 4)]
+        rows = con.execute(
+            "SELECT d.url, d.duplicate_of, d.similarity, "
+            "(SELECT list(topic ORDER BY topic) FROM doc_topic t WHERE t.doc_id = d.id), "
+            "(SELECT count(*) FROM figure f WHERE f.doc_id = d.id) FROM doc d "
+            "ORDER BY d.id").fetchall()
+        results.append((summaries, rows))
+    assert results[0] == results[1]
+    summaries, rows = results[0]
+    assert [s.duplicates for s in summaries] == [0, 1]   # two.org/april copies one.org/april
+    assert [(topics, figures) for *_, topics, figures in rows] == [(["remittances"], 3)] * 4, rows
