@@ -1,5 +1,6 @@
 """One outlet, one run: discover links (feeds, sitemaps, listing pages), fetch the pages not
-seen before (in parallel, within the politeness gate), build Articles.
+seen before (in parallel, within the politeness gate), build Articles (here, or in worker
+processes: `flows/stages/page.py`).
 
 Plain functions (no Prefect): `flows/tasks.py` wraps them. The HTTP client, the shared crawl
 state and the "is this URL known?" lookup are passed in, so tests drive this against local
@@ -8,22 +9,23 @@ servers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urljoin, urlsplit
+from typing import Protocol
 
 import httpx
 
 from flows.crawl import Crawl, event, polite_fetch
 from flows.settings import Settings, Source
-from flows.stages.article import build_article, kept_html
 from flows.stages.dedup import canonical_url
 from flows.stages.discover import parse_feed, parse_listing, parse_sitemap
-from flows.stages.extract import extract
 from flows.stages.fetch import decode
-from flows.stages.models import Article, FeedItem, FeedState, FetchEvent, FetchResult, Harvest
+from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Harvest
+from flows.stages.page import BuildSpec, Built, PageJob, build_page
+from flows.stages.page import page_canonical as page_canonical  # re-exported for callers
 
 KnownLookup = Callable[[list[str]], set[str]]
 
@@ -102,68 +104,95 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
     return d
 
 
-def page_canonical(url: str, declared: str | None, fallback: str) -> str:
-    """The page's own <link rel=canonical> (same site only: a page may not claim another
-    site's article), else its AMP-less URL, else the feed's canonical URL."""
-    if declared:
-        target = urljoin(url, declared)
-        host = lambda u: (urlsplit(u).hostname or "").removeprefix("www.")  # noqa: E731
-        if urlsplit(target).scheme in ("http", "https") and host(target) == host(url):
-            return canonical_url(target)
-    parts = urlsplit(url)
-    if parts.path.endswith("/amp") or "/amp/" in parts.path or "amp=1" in parts.query:
-        path = parts.path.removesuffix("/amp").replace("/amp/", "/")
-        return canonical_url(parts._replace(path=path, query=parts.query.replace(
-            "amp=1", "")).geturl())
-    return fallback
+class Pending(Protocol):
+    """A batch handed to a worker: a concurrent.futures.Future or a Prefect future."""
+
+    def result(self) -> list[Built]: ...
+
+
+# Sends one batch of fetched pages to the CPU workers (see flows/runners.py).
+SubmitBatch = Callable[[BuildSpec, list[PageJob]], Pending]
 
 
 @dataclass(frozen=True)
 class _Page:
-    events: tuple[FetchEvent, ...]
-    article: Article | None = None
-    rejected: tuple[str, str] | None = None
+    events: tuple[FetchEvent, ...]      # robots.txt rows and, for a failed fetch, its row
+    built: Built | None = None
     failed: bool = False
 
 
+class _Batches:
+    """Collects fetched pages from the fetching threads and submits them in batches as they
+    arrive, so workers build while the rest is still being fetched."""
+
+    def __init__(self, spec: BuildSpec, submit: SubmitBatch, size: int) -> None:
+        self.spec, self.submit, self.size = spec, submit, max(1, size)
+        self.lock = threading.Lock()
+        self.open: list[tuple[int, PageJob]] = []
+        self.sent: list[tuple[list[int], Pending]] = []
+
+    def add(self, index: int, job: PageJob) -> None:
+        with self.lock:
+            self.open.append((index, job))
+            if len(self.open) >= self.size:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self.open:
+            batch, self.open = self.open, []
+            self.sent.append(([i for i, _ in batch],
+                              self.submit(self.spec, [job for _, job in batch])))
+
+    def results(self) -> dict[int, Built]:
+        """Wait for every batch; a worker's exception (a bug, a dead worker) propagates."""
+        with self.lock:
+            self._flush()
+        return {i: b for indices, pending in self.sent
+                for i, b in zip(indices, pending.result(), strict=True)}
+
+
 def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
-          canon: str, item: FeedItem) -> _Page:
+          canon: str, item: FeedItem, spec: BuildSpec, index: int, batches: _Batches | None
+          ) -> _Page:
     events: list[FetchEvent] = []
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
     if not res.ok:
         return _Page((*events, event(source.key, "page", res)), failed=res.outcome != "skipped")
-    url = res.final_url or item.url
-    try:
-        extracted = extract(url, decode(res.body, res.content_type))
-    except Exception as exc:  # a page that breaks the extractor must not end the run
-        extracted, reason = None, f"extraction failed: {type(exc).__name__}: {exc}"
-    else:
-        reason = "no article text found on the page"
-    if extracted is None:
-        return _Page((*events, event(source.key, "page", res, "hard", reason)),
-                     rejected=(canon, reason))
-    canon = page_canonical(url, extracted.canonical_url, canon)
-    art = build_article(source.key, item.url, extracted, item, source.language,
-                        settings.dedup.shingle_size, canonical=canon,
-                        raw_html=kept_html(res.body, settings.storage.keep_raw_html,
-                                           settings.storage.raw_html_max_bytes))
-    return _Page((*events, event(source.key, "page", res)), article=art)
+    job = PageJob(canon, item, res.final_url or item.url, res.body, res.content_type,
+                  event(source.key, "page", res))
+    if batches is None:    # threads runner: build here, in the fetching thread
+        return _Page(tuple(events), build_page(spec, job))
+    batches.add(index, job)
+    return _Page(tuple(events))
 
 
 def harvest_source(client: httpx.Client, source: Source, settings: Settings,
-                   is_known: KnownLookup, crawl: Crawl | None = None) -> Harvest:
-    """Never raises for what an outlet does: failures become events and an error summary."""
+                   is_known: KnownLookup, crawl: Crawl | None = None,
+                   submit: SubmitBatch | None = None, batch_size: int = 8) -> Harvest:
+    """Never raises for what an outlet does: failures become events and an error summary.
+
+    Pages are built in the fetching threads, or, given `submit`, sent to workers in batches
+    of `batch_size` as they arrive; either way they come back in feed order, so the result
+    does not depend on where they were built."""
     crawl = crawl or Crawl.for_settings(settings.fetch)
     d = discover(client, source, settings, crawl)
     candidates = list(d.items)[: settings.fetch.max_articles_per_source]
     known = is_known(candidates) if candidates else set()
     todo = [c for c in candidates if c not in known]
+    spec = BuildSpec(source.key, source.language, settings.dedup.shingle_size,
+                     settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes)
+    batches = _Batches(spec, submit, batch_size) if submit is not None else None
     workers = max(1, min(settings.fetch.concurrency, len(todo)))
     with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.key}") as pool:
-        pages = list(pool.map(lambda c: _page(client, source, settings, crawl, c, d.items[c]),
-                              todo))
-    events = d.events + [e for p in pages for e in p.events]
-    articles = [p.article for p in pages if p.article]
+        pages = list(pool.map(lambda ic: _page(client, source, settings, crawl, ic[1],
+                                               d.items[ic[1]], spec, ic[0], batches),
+                              enumerate(todo)))
+    if batches is not None:
+        built = batches.results()
+        pages = [replace(p, built=built[i]) if i in built else p for i, p in enumerate(pages)]
+    events = d.events + [e for p in pages
+                         for e in (*p.events, *((p.built.event,) if p.built else ()))]
+    articles = [p.built.article for p in pages if p.built and p.built.article]
     unique = list({a.canonical_url: a for a in reversed(articles)}.values())[::-1]
     error = "; ".join(d.errors) or None
     if d.ok == 0 and not error:
@@ -173,8 +202,9 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
         first = next(e for p in pages if p.failed for e in p.events if e.kind == "page")
         error = f"all {failed} new pages failed, e.g. {first.url}: {first.reason}"
     return Harvest(source=source.key, name=source.name, articles=tuple(unique),
-                   events=tuple(events), rejected=tuple(p.rejected for p in pages if p.rejected),
+                   events=tuple(events),
+                   rejected=tuple(p.built.rejected for p in pages if p.built and p.built.rejected),
                    feeds_ok=d.ok, feeds_failed=len(d.errors),
-                   pages_fetched=sum(1 for p in pages if p.article or p.rejected),
+                   pages_fetched=sum(1 for p in pages if p.built),
                    pages_failed=failed, error=error,
                    feed_states=tuple(d.states) if failed == 0 else ())

@@ -1,7 +1,9 @@
 """The ingest flow: outlets -> articles in the warehouse, one outlet's failure isolated.
 
-Fetching fans out over threads (network-bound); the single DuckDB writer stores each outlet's
-finished batch in one transaction, so a kill mid-run leaves whole batches or nothing.
+Fetching fans out over threads (network-bound); building articles (trafilatura, language,
+MinHash) runs where [runner] says: in those threads, in worker processes, or on a Dask cluster
+(flows/runners.py). The single DuckDB writer stores each outlet's finished batch in one
+transaction, so a kill mid-run leaves whole batches or nothing.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
+from prefect.futures import PrefectFuture, PrefectWrappedFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import oncall, tasks
 from flows.report import ingest_markdown
-from flows.settings import default_db_path, load_settings
+from flows.runners import open_builder
+from flows.settings import Settings, Source, default_db_path, load_settings
 from flows.stages.models import Harvest
 from warehouse.store import SourceSummary
 
@@ -55,24 +59,14 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     db = Path(db_path) if db_path else default_db_path()
     seeds = tasks.prepare_warehouse(db, settings)
     run_id = tasks.start_run(db, "ingest")
-    logger.info("run %s: %d outlets, warehouse %s", run_id, len(settings.sources), db)
-    futures = tasks.harvest.map(list(settings.sources), settings=unmapped(settings),
-                                db_path=unmapped(db), run_id=unmapped(run_id))
-    summaries: list[SourceSummary] = []
-    for source, future in zip(settings.sources, futures, strict=True):
+    with open_builder(settings.runner) as builder:
+        logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
+                    len(settings.sources), builder.description, db)
+        tasks.use_workers(run_id, builder.submit, builder.batch_size)
         try:
-            result = future.result()
-        except Exception as exc:  # a bug hit by one outlet's data: record it, go on
-            result = Harvest(source=source.key, name=source.name, articles=(), events=(),
-                             error=f"harvest crashed: {type(exc).__name__}: {exc}")
-        summary = tasks.store_harvest(db, result, run_id, settings)
-        summaries.append(summary)
-        if summary.ok:
-            logger.info("%s: %d new (%d duplicates), %d pages fetched, %d failed",
-                        source.key, summary.new_articles, summary.duplicates,
-                        summary.pages_fetched, summary.pages_failed)
-        else:
-            logger.warning("%s: FAILED: %s", source.key, summary.error)
+            summaries = _harvest_and_store(settings, db, run_id)
+        finally:
+            tasks.use_workers(run_id, None, 0)
     status = run_status(summaries)
     tasks.finish_run(db, run_id, status, {"sources": [asdict(s) for s in summaries],
                                            "seeds_loaded": seeds})
@@ -82,3 +76,41 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     oncall.after_ingest(db, settings)   # operator alerts, raw-HTML pruning: never fails the run
     return IngestReport(run_id=run_id, status=status, db_path=str(db), seeds_loaded=seeds,
                         sources=tuple(summaries))
+
+
+def _harvest_and_store(settings: Settings, db: Path, run_id: str) -> list[SourceSummary]:
+    """Harvest every outlet at once; the writer stores the batches in the order of the
+    configuration (it decides which copy is the original, so it must not depend on timing),
+    each time together with the following ones that are ready too."""
+    logger = get_run_logger()
+    sources = list(settings.sources)
+    futures = tasks.harvest.map(sources, settings=unmapped(settings), db_path=unmapped(db),
+                                run_id=unmapped(run_id))
+    summaries: list[SourceSummary] = []
+    while len(summaries) < len(sources):
+        first = len(summaries)
+        ready = [_result(sources[first], futures[first])]   # waits for this one
+        while first + len(ready) < len(sources) and _done(futures[first + len(ready)]):
+            ready.append(_result(sources[first + len(ready)], futures[first + len(ready)]))
+        for summary in tasks.store_harvests(db, ready, run_id, settings):
+            summaries.append(summary)
+            if summary.ok:
+                logger.info("%s: %d new (%d duplicates), %d pages fetched, %d failed",
+                            summary.source, summary.new_articles, summary.duplicates,
+                            summary.pages_fetched, summary.pages_failed)
+            else:
+                logger.warning("%s: FAILED: %s", summary.source, summary.error)
+    return summaries
+
+
+def _done(future: PrefectFuture[Harvest]) -> bool:
+    """Finished, asked without an API call (a thread's future knows)."""
+    return isinstance(future, PrefectWrappedFuture) and bool(future.wrapped_future.done())
+
+
+def _result(source: Source, future: PrefectFuture[Harvest]) -> Harvest:
+    try:
+        return future.result()
+    except Exception as exc:  # a bug hit by one outlet's data: record it, go on
+        return Harvest(source=source.key, name=source.name, articles=(), events=(),
+                       error=f"harvest crashed: {type(exc).__name__}: {exc}")

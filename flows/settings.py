@@ -87,6 +87,31 @@ class ScheduleSettings:
     timezone: str = "UTC"
 
 
+RUNNER_KINDS = ("threads", "processes", "dask")
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """Where ingest builds articles (trafilatura, language, MinHash); see README "Runners".
+
+    Fetching always runs in threads of the flow's process (one politeness gate per run) and
+    the single DuckDB writer stays there too; `kind` moves only the CPU-heavy building:
+    "threads" (in the fetching threads: one core), "processes" (a pool of `workers` local
+    processes) or "dask" (a Dask cluster at `dask_address`, or a LocalCluster of `workers`
+    processes when it is empty)."""
+
+    kind: str = "processes"
+    workers: int = 0           # 0 = one per CPU this process may use
+    dask_address: str = ""
+
+    def worker_count(self) -> int:
+        if self.workers:
+            return self.workers
+        if hasattr(os, "sched_getaffinity"):   # CPUs this process may use (taskset, cgroups)
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Source:
     key: str
@@ -112,6 +137,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     operator: tuple[Channel, ...] = ()          # [operator]: outlet incidents go here
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
 
     def source(self, key: str) -> Source:
         for s in self.sources:
@@ -298,7 +324,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     top = _Reader(path, text, data, "", None)
     top.check_keys({"fetch", "dedup", "digest", "topics", "sources", "subscribers",
-                    "schedule", "storage", "operator"})
+                    "schedule", "storage", "operator", "runner"})
 
     f = _Reader(path, text, top.get("fetch", dict, {}), "fetch", "fetch")
     f.check_keys({"allow_private_addresses", "user_agent", "timeout", "max_bytes",
@@ -365,7 +391,9 @@ def parse_settings(text: str, path: Path) -> Settings:
                     storage=_parse_storage(_Reader(path, text, top.get("storage", dict, {}),
                                                    "storage", "storage")),
                     operator=parse_operator(_Reader(path, text, top.get("operator", dict, {}),
-                                                    "operator", "operator")))
+                                                    "operator", "operator")),
+                    runner=_parse_runner(_Reader(path, text, top.get("runner", dict, {}),
+                                                 "runner", "runner")))
 
 
 def _parse_storage(r: _Reader) -> StorageSettings:
@@ -378,6 +406,26 @@ def _parse_storage(r: _Reader) -> StorageSettings:
         keep_raw_html=r.get("keep_raw_html", bool, sd.keep_raw_html),
         raw_html_max_bytes=r.positive("raw_html_max_bytes", int, sd.raw_html_max_bytes),
         raw_html_max_age_days=age)
+
+
+_DASK_ADDRESS = re.compile(r"^(?:(?:tcp|tls|ucx|inproc)://)?[^\s/:]+(?::\d+)?$")
+
+
+def _parse_runner(r: _Reader) -> RunnerSettings:
+    r.check_keys({"kind", "workers", "dask_address"})
+    kind = r.get("kind", str, RunnerSettings.kind)
+    if kind not in RUNNER_KINDS:
+        raise r.fail("kind", f"{kind!r} is not one of {', '.join(RUNNER_KINDS)}")
+    workers = r.get("workers", int, RunnerSettings.workers)
+    if workers < 0:
+        raise r.fail("workers", f"must be >= 0 (0 = one per CPU), got {workers}")
+    address = r.get("dask_address", str, "").strip()
+    if address and kind != "dask":
+        raise r.fail("dask_address", f"is only used with kind = \"dask\" (kind is {kind!r})")
+    if address and not _DASK_ADDRESS.match(address):
+        raise r.fail("dask_address", f"expected a scheduler address such as "
+                                     f"'tcp://10.0.0.5:8786', got {address!r}")
+    return RunnerSettings(kind=kind, workers=workers, dask_address=address)
 
 
 _CRON = re.compile(r"^\S+(\s+\S+){4}$")

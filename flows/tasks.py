@@ -11,11 +11,12 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.crawl import Crawl
-from flows.harvest import harvest_source
+from flows.harvest import SubmitBatch, harvest_source
 from flows.settings import Settings, Source
 from flows.stages.article import seed_article
-from flows.stages.fetch import make_client
+from flows.stages.fetch import Validators, make_client
 from flows.stages.models import Harvest
+from flows.stages.page import BuildSpec, Built, PageJob, build_pages
 from flows.stages.topics import load_rules
 from warehouse import feed_state, store
 from warehouse.db import opened
@@ -60,10 +61,40 @@ def crawl_for(run_id: str, settings: Settings) -> Crawl:
         return crawl
 
 
+_BUILDERS: dict[str, tuple[SubmitBatch, int]] = {}
+
+
+def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int) -> None:
+    """Where this run's harvest tasks send fetched pages to be built (None: build in the
+    fetching threads); set by the flow, which owns the workers (flows/runners.py)."""
+    with _CRAWLS_LOCK:
+        _BUILDERS.clear()   # one run at a time per process, as for the crawl state
+        if submit is not None:
+            _BUILDERS[run_id] = (submit, batch_size)
+
+
+def _workers_for(run_id: str, crawl: Crawl, validators: dict[str, Validators]
+                 ) -> tuple[SubmitBatch | None, int]:
+    """Record the outlet's validators in the run's crawl state; return the run's workers.
+
+    A function rather than inline: a Dask task submitted from `harvest` carries `harvest`
+    (pickled by value, being shadowed by its Task), which must not reference the locks."""
+    with _CRAWLS_LOCK:
+        crawl.validators.update(validators)
+        return _BUILDERS.get(run_id, (None, 1))
+
+
+@task(cache_policy=NO_CACHE)
+def build_pages_task(spec: BuildSpec, jobs: list[PageJob]) -> list[Built]:
+    """One batch of fetched pages -> Articles, on a Dask worker (runner kind "dask")."""
+    return build_pages(spec, jobs)
+
+
 @task(cache_policy=NO_CACHE)
 def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "") -> Harvest:
     """Fetch and process one outlet; reads the warehouse only to skip known URLs and to
-    send the validators of the outlet's feeds."""
+    send the validators of the outlet's feeds. Pages are built in this task's fetching
+    threads or sent to the run's workers (`use_workers`)."""
 
     def is_known(urls: list[str]) -> set[str]:
         with _writer(db_path) as con:
@@ -72,22 +103,23 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
     crawl = crawl_for(run_id, settings)
     with _writer(db_path) as con:
         validators = feed_state.load(con, [*source.feeds, *source.sitemaps, *source.listings])
-    with _CRAWLS_LOCK:
-        crawl.validators.update(validators)
+    submit, batch_size = _workers_for(run_id, crawl, validators)
     with make_client(settings.fetch) as client:
-        return harvest_source(client, source, settings, is_known, crawl)
+        return harvest_source(client, source, settings, is_known, crawl, submit, batch_size)
 
 
 @task(cache_policy=NO_CACHE)
-def store_harvest(db_path: Path, result: Harvest, run_id: str, settings: Settings
-                  ) -> store.SourceSummary:
+def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings: Settings
+                   ) -> list[store.SourceSummary]:
+    """The single writer: these outlets' batches in one transaction (see store_harvests)."""
     with _writer(db_path) as con:
-        summary = store.store_harvest(con, result, run_id, settings.dedup.threshold,
-                                      settings.dedup.shingle_size)
+        summaries = store.store_harvests(con, results, run_id, settings.dedup.threshold,
+                                         settings.dedup.shingle_size)
         # Validators only after the batch is stored: a crash in between costs one full
         # re-read of the feed next run, never a missed article.
-        feed_state.save(con, result.source, result.feed_states)
-        return summary
+        for result in results:
+            feed_state.save(con, result.source, result.feed_states)
+        return summaries
 
 
 @task(cache_policy=NO_CACHE)

@@ -151,7 +151,7 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
         if art.raw_html is not None:
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
                         [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
-        store_figures(con, doc_id, art.title, art.text)
+        store_figures(con, doc_id, art.title, art.text, art.figures)
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
     result: list[StoredArticle | None] = []
     for art in batch:   # the first article with a URL is stored, later ones are not
@@ -174,14 +174,22 @@ def prune_raw_html(con: duckdb.DuckDBPyConnection, max_age_days: int) -> int:
     return int(row[0]) if row else 0
 
 
-def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str
-                  ) -> int:
-    """Extract and store one new document's figures, headline first; call inside the caller's
-    transaction so that an article and its figures are stored together."""
-    found = figures.extract_figures(f"{title}\n\n{text}" if title else text)
-    insert_many(con, "INSERT INTO figure VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[doc_id, i, f.value, f.value_high, f.unit, f.counted, f.year, f.raw,
-                  f.sentence] for i, f in enumerate(found)])
+def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str,
+                  found: tuple[figures.Figure, ...] | None = None) -> int:
+    """Store one new document's figures (extracted here unless given), headline first; call
+    inside the caller's transaction so that an article and its figures are stored together.
+    One statement for all rows: executemany costs ~0.3 ms a row in DuckDB."""
+    found = figures.figures_of(title, text) if found is None else found
+    if found:
+        con.execute(
+            "INSERT INTO figure SELECT $id, generate_subscripts($v::DOUBLE[], 1) - 1, "
+            "unnest($v::DOUBLE[]), unnest($vh::DOUBLE[]), unnest($u::VARCHAR[]), "
+            "unnest($c::VARCHAR[]), unnest($y::INTEGER[]), unnest($r::VARCHAR[]), "
+            "unnest($s::VARCHAR[])",
+            {"id": doc_id, "v": [f.value for f in found], "vh": [f.value_high for f in found],
+             "u": [f.unit for f in found], "c": [f.counted for f in found],
+             "y": [f.year for f in found], "r": [f.raw for f in found],
+             "s": [f.sentence for f in found]})
     return len(found)
 
 
@@ -197,33 +205,45 @@ def refresh_figures(con: duckdb.DuckDBPyConnection) -> int:
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
                   threshold: float, shingle_size: int) -> SourceSummary:
     """One outlet's results, all or nothing: log rows, articles, bands, tags, health row."""
-    new = dups = 0
+    return store_harvests(con, [harvest], run_id, threshold, shingle_size)[0]
+
+
+def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_id: str,
+                   threshold: float, shingle_size: int) -> list[SourceSummary]:
+    """Several outlets' results in one transaction, in the order given, tagged together.
+
+    The writer stores the outlets that are ready at the same time together: their articles
+    form one batch for the copy search (one scan of the band table) and one tagging pass.
+    Articles are inserted in the same order as one outlet at a time, and the tags of an
+    article do not depend on the others tagged with it: the result is the same."""
     with transaction(con):
-        insert_many(con,
-            "INSERT INTO fetch_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [[run_id, e.source, e.kind, e.url, e.outcome, e.http_status, e.reason, e.n_bytes,
-              e.elapsed_ms, e.at or now()] for e in harvest.events])
-        insert_many(con,
-            "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [[url, harvest.source, reason, now()] for url, reason in harvest.rejected])
-        ids = []
-        ordered = sorted(harvest.articles, key=lambda a: (a.published_at or now(), a.url))
-        for stored in insert_articles(con, ordered, run_id, threshold, shingle_size):
-            if stored is None:
-                continue
-            ids.append(stored.id)
-            new += 1
-            dups += stored.duplicate_of is not None
+        batch: list[Article] = []
+        for h in harvests:
+            insert_many(con,
+                "INSERT INTO fetch_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[run_id, e.source, e.kind, e.url, e.outcome, e.http_status, e.reason,
+                  e.n_bytes, e.elapsed_ms, e.at or now()] for e in h.events])
+            insert_many(con,
+                "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                [[url, h.source, reason, now()] for url, reason in h.rejected])
+            batch.extend(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
+        stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size))
+        summaries, ids = [], []
+        for h in harvests:
+            mine = [s for _art, s in zip(h.articles, stored, strict=False) if s is not None]
+            ids.extend(s.id for s in mine)
+            new, dups = len(mine), sum(s.duplicate_of is not None for s in mine)
+            ok = h.error is None and h.feeds_ok > 0
+            con.execute(
+                "INSERT INTO source_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, h.source, h.name, ok, h.feeds_ok, h.feeds_failed, h.pages_fetched,
+                 h.pages_failed, new, dups, h.error, now()])
+            summaries.append(SourceSummary(h.source, h.name, ok, new, dups, h.feeds_ok,
+                                           h.feeds_failed, h.pages_fetched, h.pages_failed,
+                                           h.error))
         if ids:
             apply_topics(con, ids)
-        ok = harvest.error is None and harvest.feeds_ok > 0
-        con.execute(
-            "INSERT INTO source_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, harvest.source, harvest.name, ok, harvest.feeds_ok, harvest.feeds_failed,
-             harvest.pages_fetched, harvest.pages_failed, new, dups, harvest.error, now()])
-    return SourceSummary(harvest.source, harvest.name, ok, new, dups, harvest.feeds_ok,
-                         harvest.feeds_failed, harvest.pages_fetched, harvest.pages_failed,
-                         harvest.error)
+    return summaries
 
 
 def seed_files() -> list[Path]:

@@ -1,7 +1,8 @@
-"""Extracted page (or seed file) -> Article: language, fingerprint and LSH bands computed.
+"""Extracted page (or seed file) -> Article: language, fingerprint, LSH bands and figures.
 
 This is the CPU-heavy part of ingest besides extraction; it needs no database, so it runs in
-the fetching workers and the single writer only receives finished Articles.
+the fetching threads or the worker processes and the single writer only receives finished
+Articles.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from flows.stages import dedup
 from flows.stages.extract import parse_datetime
+from flows.stages.figures import figures_of
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem, RawHtml
 
@@ -41,7 +43,8 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         text=text, lang=lang, lang_confidence=confidence,
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.bands(dedup.signature(dedup.shingles(normalised, shingle_size))),
-        is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html)
+        is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html,
+        figures=figures_of(title, text))
 
 
 def seed_article(path: Path, shingle_size: int = 4) -> Article:

@@ -171,3 +171,8 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
                               year=_year(flat, m.start(), m.end()), raw=m.group().strip(),
                               sentence=flat[:1000]))
     return tuple(out)
+
+
+def figures_of(title: str | None, text: str) -> tuple[Figure, ...]:
+    """An article's figures, headline first."""
+    return extract_figures(f"{title}\n\n{text}" if title else text)

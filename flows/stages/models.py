@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flows.stages.figures import Figure
+
 
 @dataclass(frozen=True)
 class FeedItem:
@@ -80,6 +82,9 @@ class Article:
     is_seed: bool = False
     fetched_at: datetime | None = None
     raw_html: RawHtml | None = field(repr=False, default=None)   # None: not kept
+    # Found where the article is built (in a worker, when there are workers), not by the
+    # single writer; None = not extracted yet (the writer extracts them).
+    figures: tuple[Figure, ...] | None = field(repr=False, default=None)
 
 
 @dataclass(frozen=True)

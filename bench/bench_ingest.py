@@ -1,0 +1,179 @@
+"""Ingest throughput end to end against a local replica of 2,000 article pages, compared with
+the floor: the same pages through trafilatura + language detection alone, in one process.
+
+    .venv/bin/python bench/bench_ingest.py [--pages 2000] [--dask]
+
+The replica (bench/big_replica.py: real news pages' furniture, 8 outlets on their own
+127.0.0.1 ports, served from another process) is built first. Then, in this order:
+  floor       the pages' bytes (no HTTP) -> decode -> trafilatura -> language, one process
+              pinned to CPU 0;
+  1 core      the real ingest flow (feeds, robots.txt, fetching, building, dedup, topics,
+              figures, DuckDB) into a fresh warehouse, this process and all its children
+              (Prefect's API server, worker processes) pinned to CPU 0, the replica's
+              servers to CPU 1: with [runner] kind = "threads", then "processes" (1 worker);
+  2 cores     the same with everything on both CPUs: kind = "processes" (2 workers, the
+              default), and with --dask a local Dask cluster of 2 worker processes.
+Pages per second = pages stored / wall time of the flow call. Targets (issue 8): one core at
+least 0.9 x the floor, both cores at least 1.7 x. Figures on a shared machine are indicative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="migwatch-bench-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a script
+
+from bench.big_replica import BigReplica
+from flows.ingest import ingest_flow
+from flows.replica.server import ReplicaServer, demo_config
+from flows.stages.charset import decode
+from flows.stages.extract import extract
+from flows.stages.language import detect_language
+from warehouse.db import opened
+
+ALL_CPUS = os.sched_getaffinity(0)
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_by_role(skip: int | None) -> dict[str, float]:
+    """CPU seconds so far of this process ("flow": fetching, the writer, Prefect's client),
+    Prefect's API server and everything else it started ("workers"), but `skip`; ended
+    children count through their parent's cutime/cstime."""
+    out = {"flow": 0.0, "workers": 0.0, "prefect api": 0.0}
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _descendants(os.getpid()):
+        if pid == skip:
+            continue
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        seconds = sum(int(f) for f in fields[11:15]) / tick
+        role = "flow" if pid == os.getpid() else (
+            "prefect api" if b"uvicorn" in cmd or b"prefect" in cmd.split(b"\0")[-1]
+            else "workers")
+        out[role] += seconds
+    return out
+
+
+def pin(cpus: set[int], skip: int | None = None) -> None:
+    """This process and every process it started (but `skip`), every thread of each."""
+    for pid in _descendants(os.getpid()):
+        if pid == skip:
+            continue
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError):   # a thread or process that has just ended
+                os.sched_setaffinity(int(task.name), cpus)
+
+
+def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, int]:
+    started, cpu = time.perf_counter(), time.process_time()
+    found = 0
+    for url, body in bodies:
+        ex = extract(url, decode(body, "text/html; charset=utf-8"))
+        if ex is not None:
+            detect_language(f"{ex.title or ''}\n{ex.text}")
+            found += 1
+    took = time.perf_counter() - started
+    print(f"floor: {took:6.1f} s, CPU {time.process_time() - cpu:.1f} s", flush=True)
+    return took, found
+
+
+def ingest(rep: BigReplica, tmp: Path, name: str, runner: str
+           ) -> tuple[float, int, int, dict[str, float]]:
+    cfg = tmp / f"{name}.toml"
+    cfg.write_text(rep.config_text(runner), encoding="utf-8")
+    cpu = cpu_by_role(rep.process.pid)
+    started = time.perf_counter()
+    report = ingest_flow(str(cfg), str(tmp / f"{name}.duckdb"))
+    took = time.perf_counter() - started
+    time.sleep(0.5)   # let ended workers be reaped, so that their CPU time is counted
+    cpu = {role: seconds - cpu[role] for role, seconds in cpu_by_role(rep.process.pid).items()}
+    with opened(tmp / f"{name}.duckdb", read_only=True) as con:
+        row = con.execute("SELECT count(*), count(duplicate_of) FROM doc WHERE NOT is_seed"
+                          ).fetchone()
+    assert row is not None and report.status == "ok", report
+    return took, int(row[0]), int(row[1]), cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pages", type=int, default=2000)
+    ap.add_argument("--dask", action="store_true", help="also time a local Dask cluster")
+    args = ap.parse_args(argv)
+    if len(ALL_CPUS) < 2:
+        print("needs two CPUs (one for the ingest, one for the replica's servers)")
+        return 2
+    one, other = {min(ALL_CPUS)}, ALL_CPUS - {min(ALL_CPUS)}
+    from prefect.testing.utilities import prefect_test_harness
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        rep = BigReplica(tmp / "site", args.pages)
+        print(f"replica: {rep.description}")
+        pin(one)
+        first, found = floor(rep.bodies())
+        base = args.pages / first
+        print(f"floor (trafilatura + language, one process, 1 core): {first:6.1f} s = "
+              f"{base:5.1f} pages/s ({found} with article text)", flush=True)
+        pin(ALL_CPUS)
+        results = []
+        with prefect_test_harness(server_startup_timeout=120), rep, ReplicaServer() as demo:
+            warm = tmp / "warm.toml"   # imports, caches, the API: warm before timing
+            warm.write_text(demo_config(demo.base_url), encoding="utf-8")
+            ingest_flow(str(warm), str(tmp / "warm.duckdb"))
+            runs = [("1 core ", one, 'kind = "threads"'),
+                    ("1 core ", one, 'kind = "processes"\nworkers = 1'),
+                    ("2 cores", ALL_CPUS, 'kind = "processes"\nworkers = 2')]
+            if args.dask:
+                runs.append(("2 cores", ALL_CPUS, 'kind = "dask"\nworkers = 2'))
+            for i, (label, cpus, runner) in enumerate(runs):
+                pin(cpus, skip=rep.process.pid)
+                rep.pin_servers(other if cpus == one else ALL_CPUS)
+                took, stored, dups, cpu = ingest(rep, tmp, f"run{i}", runner)
+                results.append((label, cpus == one, runner, took, stored))
+                print(f"ingest flow, {label}, {runner.replace(chr(10), ', '):<30} "
+                      f"{took:6.1f} s = {stored / took:5.1f} pages/s = "
+                      f"{stored / took / base:4.2f} x floor [{stored} stored, {dups} "
+                      f"duplicates; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+                      + "]", flush=True)
+            pin(ALL_CPUS, skip=rep.process.pid)
+        pin(one)   # the floor again: a busy machine changes between the two
+        again, _ = floor(rep.bodies())
+        pin(ALL_CPUS)
+        base = args.pages / min(first, again)
+        print(f"floor again: {again:6.1f} s = {args.pages / again:5.1f} pages/s; the faster "
+              f"of the two ({base:.1f} pages/s) against the targets:")
+        for label, single, runner, took, stored in results:
+            print(f"  {label}, {runner.replace(chr(10), ', '):<30} {stored / took / base:4.2f} x "
+                  f"floor (target >= {0.9 if single else 1.7})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

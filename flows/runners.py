@@ -1,0 +1,178 @@
+"""Where ingest builds articles: in the fetching threads, in local worker processes, or on a
+Dask cluster through prefect-dask's DaskTaskRunner ([runner] in sources.toml).
+
+Fetching stays in threads of the flow's process whatever the kind (one politeness gate and
+robots.txt cache per run), and only finished Articles come back to the single DuckDB writer.
+Batches go out as pages arrive and come back in feed order, so every kind stores the same
+articles, topics and duplicates.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import multiprocessing
+import multiprocessing.forkserver
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from flows.harvest import Pending, SubmitBatch
+from flows.settings import RunnerSettings
+from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+
+# Pages per batch: enough to make a submission's cost negligible, few enough that workers
+# start while an outlet is still being fetched. A Dask batch is a Prefect task run, which
+# costs tens of milliseconds, so it carries more pages.
+PROCESS_BATCH = 8
+DASK_BATCH = 32
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How one run builds pages: None = in the fetching threads."""
+
+    submit: SubmitBatch | None
+    batch_size: int = PROCESS_BATCH
+    description: str = "threads"
+
+
+class _ProcessPool:
+    """Worker processes, started at the first page to build (a run with nothing new starts
+    none).
+
+    Batches wait in a queue ordered by outlet (in the order outlets sent their first batch)
+    and at most two per worker are handed to the processes at a time: outlets are finished
+    one after another rather than all together at the end, so the writer stores one outlet
+    while the workers build the next. A pool whose worker died (a crash in a C extension on
+    one page) is replaced: the batches in flight fail and are reported with their outlets,
+    the rest of the run goes on."""
+
+    def __init__(self, workers: int) -> None:
+        methods = multiprocessing.get_all_start_methods()
+        # forkserver: workers fork from a server that imported and warmed the build stage
+        # once, instead of each starting an interpreter (spawn) or copying a process that
+        # runs Prefect's and httpx's threads (fork).
+        self.context = multiprocessing.get_context(
+            "forkserver" if "forkserver" in methods else "spawn")
+        if self.context.get_start_method() == "forkserver":
+            self.context.set_forkserver_preload(["flows.stages.preload"])
+            # Start the server now: it warms up while the outlets' feeds are read.
+            multiprocessing.forkserver.ensure_running()
+        self.workers = workers
+        self.cond = threading.Condition()
+        self.queue: list[tuple[int, int, BuildSpec, list[PageJob], Future[list[Built]]]] = []
+        self.rank: dict[str, int] = {}
+        self.seq = itertools.count()
+        self.in_flight = 0
+        self.closed = False
+        self.pool: ProcessPoolExecutor | None = None
+        self.dispatcher: threading.Thread | None = None
+
+    def submit(self, spec: BuildSpec, jobs: list[PageJob]) -> Pending:
+        done: Future[list[Built]] = Future()
+        with self.cond:
+            if self.dispatcher is None:
+                self.dispatcher = threading.Thread(target=self._dispatch, daemon=True,
+                                                   name="build-dispatch")
+                self.dispatcher.start()
+            rank = self.rank.setdefault(spec.source, len(self.rank))
+            heapq.heappush(self.queue, (rank, next(self.seq), spec, jobs, done))
+            self.cond.notify()
+        return done
+
+    def _dispatch(self) -> None:
+        while True:
+            with self.cond:
+                while not self.closed and not (
+                        self.queue and self.in_flight < 2 * self.workers):
+                    self.cond.wait()
+                if self.closed:
+                    return
+                _rank, _seq, spec, jobs, done = heapq.heappop(self.queue)
+                self.in_flight += 1
+            try:
+                try:
+                    running = self._pool().submit(build_pages, spec, jobs)
+                except BrokenProcessPool:
+                    running = self._pool(replace=True).submit(build_pages, spec, jobs)
+            except Exception as exc:   # no batch may be left waiting for ever
+                self._finished(None, done, exc)
+                continue
+            running.add_done_callback(functools.partial(self._finished, done=done))
+
+    def _pool(self, replace: bool = False) -> ProcessPoolExecutor:
+        if self.pool is not None and replace:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is None or replace:
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context)
+        return self.pool
+
+    def _finished(self, running: Future[list[Built]] | None, done: Future[list[Built]],
+                  error: BaseException | None = None) -> None:
+        """Hand a batch's outcome on; called by the pool's thread when the batch ends."""
+        with self.cond:
+            self.in_flight -= 1
+            self.cond.notify()
+        error = error or (running.exception() if running is not None else None)
+        if error is not None:
+            done.set_exception(error)
+        elif running is not None:
+            done.set_result(running.result())
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify()
+        if self.dispatcher is not None:
+            self.dispatcher.join()
+        for *_, done in self.queue:   # none after a completed run; a crashed one: cancel
+            done.cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def open_builder(runner: RunnerSettings) -> Iterator[Builder]:
+    """The workers for one ingest run, shut down when it ends."""
+    if runner.kind == "threads":
+        yield Builder(None)
+    elif runner.kind == "processes":
+        pool = _ProcessPool(runner.worker_count())
+        try:
+            yield Builder(pool.submit, PROCESS_BATCH,
+                          f"{runner.worker_count()} worker processes")
+        finally:
+            pool.close()
+    else:
+        with _dask(runner) as (submit, where):
+            yield Builder(submit, DASK_BATCH, where)
+
+
+@contextmanager
+def _dask(runner: RunnerSettings) -> Iterator[tuple[SubmitBatch, str]]:
+    from prefect_dask import DaskTaskRunner
+
+    from flows.tasks import build_pages_task
+
+    kwargs: dict[str, Any]
+    if runner.dask_address:
+        kwargs = {"address": runner.dask_address}
+        where = f"Dask cluster at {runner.dask_address}"
+    else:
+        n = runner.worker_count()
+        kwargs = {"cluster_kwargs": {"n_workers": n, "threads_per_worker": 1,
+                                     "processes": True, "dashboard_address": None}}
+        where = f"local Dask cluster of {n} worker processes"
+    with DaskTaskRunner(**kwargs) as dask:
+        _ = dask.client   # start or connect now, once, before the fetching threads submit
+
+        def submit(spec: BuildSpec, jobs: list[PageJob]) -> Pending:
+            return dask.submit(build_pages_task, {"spec": spec, "jobs": jobs})
+
+        yield submit, where

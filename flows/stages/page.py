@@ -1,0 +1,103 @@
+"""Fetched page -> Article (or the reason there is none): the CPU-heavy half of ingest.
+
+Decoding, trafilatura, language detection and the MinHash bands need no network and no
+database, so they run wherever the runner puts them: in the fetching thread, in a worker
+process or on a Dask worker. Everything here is plain, picklable data and module-level
+functions, so a worker imports this module (not httpx, DuckDB or Prefect) and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from urllib.parse import urljoin, urlsplit
+
+from flows.stages.article import build_article, kept_html
+from flows.stages.charset import decode
+from flows.stages.dedup import canonical_url
+from flows.stages.extract import extract
+from flows.stages.models import Article, FeedItem, FetchEvent
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """A page fetched for one outlet, waiting to be built; `ok_event` is its fetch-log row."""
+
+    canon: str                 # the feed's canonical URL for the page
+    item: FeedItem
+    url: str                   # where the page was fetched from, after redirects
+    body: bytes
+    content_type: str | None
+    ok_event: FetchEvent
+
+
+@dataclass(frozen=True)
+class Built:
+    """A page's outcome: an Article, or a rejection (canonical URL, reason) and its log row."""
+
+    event: FetchEvent
+    article: Article | None = None
+    rejected: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """What building needs to know about the outlet and the dedup settings."""
+
+    source: str
+    language: str | None = None
+    shingle_size: int = 4
+    keep_raw_html: bool = False        # [storage]: keep the page's bytes with the article
+    raw_html_max_bytes: int = 1_000_000
+
+
+def page_canonical(url: str, declared: str | None, fallback: str) -> str:
+    """The page's own <link rel=canonical> (same site only: a page may not claim another
+    site's article), else its AMP-less URL, else the feed's canonical URL."""
+    if declared:
+        target = urljoin(url, declared)
+        host = lambda u: (urlsplit(u).hostname or "").removeprefix("www.")  # noqa: E731
+        if urlsplit(target).scheme in ("http", "https") and host(target) == host(url):
+            return canonical_url(target)
+    parts = urlsplit(url)
+    if parts.path.endswith("/amp") or "/amp/" in parts.path or "amp=1" in parts.query:
+        path = parts.path.removesuffix("/amp").replace("/amp/", "/")
+        return canonical_url(parts._replace(path=path, query=parts.query.replace(
+            "amp=1", "")).geturl())
+    return fallback
+
+
+def build_page(spec: BuildSpec, job: PageJob) -> Built:
+    """Never raises for what a page contains: a page that breaks the extractor is rejected."""
+    try:
+        extracted = extract(job.url, decode(job.body, job.content_type))
+    except Exception as exc:  # a page that breaks the extractor must not end the run
+        extracted, reason = None, f"extraction failed: {type(exc).__name__}: {exc}"
+    else:
+        reason = "no article text found on the page"
+    if extracted is None:
+        return Built(replace(job.ok_event, outcome="hard", reason=reason),
+                     rejected=(job.canon, reason))
+    canon = page_canonical(job.url, extracted.canonical_url, job.canon)
+    art = build_article(spec.source, job.item.url, extracted, job.item, spec.language,
+                        spec.shingle_size, canonical=canon,
+                        raw_html=kept_html(job.body, spec.keep_raw_html,
+                                           spec.raw_html_max_bytes))
+    return Built(job.ok_event, article=art)
+
+
+def build_pages(spec: BuildSpec, jobs: list[PageJob]) -> list[Built]:
+    """One batch, in order: what a worker process or a Dask task runs."""
+    return [build_page(spec, job) for job in jobs]
+
+
+WARM_UP_PAGE = ("<html><head><title>Warm-up</title></head><body><article>"
+                + "<p>Migrant workers from Tajikistan send money home from Russia.</p>" * 8
+                + "</article></body></html>")
+
+
+def warm_up() -> None:
+    """Run one page through every stage, so that trafilatura's and langdetect's one-time
+    loading (a quarter of a second) happens before a worker forks, not in each worker."""
+    build_page(BuildSpec("warm-up"), PageJob("https://example.org/w", FeedItem(
+        "https://example.org/w"), "https://example.org/w", WARM_UP_PAGE.encode(), "text/html",
+        FetchEvent("warm-up", "page", "https://example.org/w", "ok")))
