@@ -228,7 +228,8 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
             batch.extend(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
         stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size))
-        summaries, ids = [], []
+        summaries: list[SourceSummary] = []
+        ids: list[int] = []
         for h in harvests:
             mine = [s for _art, s in zip(h.articles, stored, strict=False) if s is not None]
             ids.extend(s.id for s in mine)
