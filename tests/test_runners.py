@@ -4,6 +4,7 @@ Dask cluster of two worker processes stores the same articles, topics and duplic
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,36 @@ def test_outlets_stored_together_are_stored_as_one_at_a_time(tmp_path: Path) -> 
     summaries, rows = results[0]
     assert [s.duplicates for s in summaries] == [0, 1]   # two.org/april copies one.org/april
     assert [(topics, figures) for *_, topics, figures in rows] == [(["remittances"], 3)] * 4, rows
+
+
+def test_a_killed_worker_fails_its_batch_and_the_next_batch_gets_a_new_pool() -> None:
+    """A crash in a C extension kills a worker: its outlet's batch fails (the outlet is
+    reported as crashed), the rest of the run goes on with fresh workers."""
+    import signal
+    from concurrent.futures.process import BrokenProcessPool
+
+    from flows.replica.server import SITE
+    from flows.runners import _ProcessPool
+    from flows.stages.models import FeedItem, FetchEvent
+    from flows.stages.page import BuildSpec, PageJob, build_pages
+
+    page = next(SITE.glob("eurasianet/*.html")).read_bytes()
+    job = PageJob("https://e.org/a", FeedItem("https://e.org/a"), "https://e.org/a", page,
+                  "text/html; charset=utf-8", FetchEvent("e", "page", "https://e.org/a", "ok"))
+    spec = BuildSpec("e", "en")
+    expected = [b.article.text_hash for b in build_pages(spec, [job]) if b.article]
+    pool = _ProcessPool(1)
+    try:
+        assert [b.article.text_hash for b in pool.submit(spec, [job]).result() if b.article
+                ] == expected
+        assert pool.pool is not None
+        long = pool.submit(spec, [job] * 300)   # seconds of work for the one worker
+        time.sleep(0.5)
+        for pid in list(pool.pool._processes):   # killed mid-batch, as a segfault would
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            long.result()
+        again = pool.submit(spec, [job]).result()
+        assert [b.article.text_hash for b in again if b.article] == expected
+    finally:
+        pool.close()
