@@ -18,6 +18,7 @@ earlier parts are sent again next run.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,32 +41,46 @@ def claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, chann
                          [t for _, t in items]])
 
 
-def confirm(con: duckdb.DuckDBPyConnection, digest_id: str, location: str) -> None:
-    with transaction(con):
-        con.execute("UPDATE digest SET status = 'delivered', location = ? WHERE digest_id = ?",
-                    [location, digest_id])
-        con.execute("UPDATE delivery_log SET status = 'delivered' WHERE digest_id = ?",
-                    [digest_id])
+@dataclass(frozen=True)
+class ClaimLog:
+    """Steps 3 and recovery of the protocol above for one pair of tables: a header row per
+    message (`status`, `location`, `error`, `transport`, `created_at`) and a row per item it
+    carries, both keyed by `key`. Digests and operator alerts keep the same protocol in their
+    own tables. Table and column names are the constants below, never input."""
+
+    header: str
+    items: str
+    key: str
+    resent: str            # what happens to a released message's items, for `recover`
+
+    def confirm(self, con: duckdb.DuckDBPyConnection, message_id: str, location: str) -> None:
+        with transaction(con):
+            con.execute(f"UPDATE {self.header} SET status = 'delivered', location = ? "
+                        f"WHERE {self.key} = ?", [location, message_id])
+            con.execute(f"UPDATE {self.items} SET status = 'delivered' WHERE {self.key} = ?",
+                        [message_id])
+
+    def release(self, con: duckdb.DuckDBPyConnection, message_id: str, error: str) -> None:
+        with transaction(con):
+            con.execute(f"UPDATE {self.header} SET status = 'failed', error = ? "
+                        f"WHERE {self.key} = ?", [error[:2000], message_id])
+            con.execute(f"DELETE FROM {self.items} WHERE {self.key} = ?", [message_id])
+
+    def recover(self, con: duckdb.DuckDBPyConnection, outbox: Path) -> list[str]:
+        """Settle messages left `pending` by an interrupted run; return what was done."""
+        done = []
+        pending = con.execute(f"SELECT {self.key}, transport FROM {self.header} "
+                              "WHERE status = 'pending' ORDER BY created_at").fetchall()
+        for message_id, transport in pending:
+            path = outbox / f"{message_id}.eml"
+            if transport == "outbox" and path.exists():
+                self.confirm(con, message_id, str(path))
+                done.append(f"{message_id}: confirmed (outbox file was written)")
+            else:
+                self.release(con, message_id, "interrupted before delivery was confirmed")
+                done.append(f"{message_id}: released ({self.resent})")
+        return done
 
 
-def release(con: duckdb.DuckDBPyConnection, digest_id: str, error: str) -> None:
-    with transaction(con):
-        con.execute("UPDATE digest SET status = 'failed', error = ? WHERE digest_id = ?",
-                    [error[:2000], digest_id])
-        con.execute("DELETE FROM delivery_log WHERE digest_id = ?", [digest_id])
-
-
-def recover(con: duckdb.DuckDBPyConnection, outbox: Path) -> list[str]:
-    """Settle digests left `pending` by an interrupted run; return what was done."""
-    done = []
-    pending = con.execute("SELECT digest_id, transport FROM digest WHERE status = 'pending' "
-                          "ORDER BY created_at").fetchall()
-    for digest_id, transport in pending:
-        path = outbox / f"{digest_id}.eml"
-        if transport == "outbox" and path.exists():
-            confirm(con, digest_id, str(path))
-            done.append(f"{digest_id}: confirmed (outbox file was written)")
-        else:
-            release(con, digest_id, "interrupted before delivery was confirmed")
-            done.append(f"{digest_id}: released (items will be sent again)")
-    return done
+DIGESTS = ClaimLog("digest", "delivery_log", "digest_id", "items will be sent again")
+confirm, release, recover = DIGESTS.confirm, DIGESTS.release, DIGESTS.recover

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from pathlib import Path
 
 import duckdb
 
 from alerts.incident import Incident, parse_detail
 from warehouse.db import sql, transaction
+from warehouse.deliveries import ClaimLog
 
 
 def note_channels(con: duckdb.DuckDBPyConnection, keys: list[str], now: datetime
@@ -90,37 +90,7 @@ def claim(con: duckdb.DuckDBPyConnection, alert_id: str, channel: str, transport
                      alert_id])
 
 
-def confirm(con: duckdb.DuckDBPyConnection, alert_id: str, location: str) -> None:
-    with transaction(con):
-        con.execute("UPDATE operator_alert SET status = 'delivered', location = ? "
-                    "WHERE alert_id = ?", [location, alert_id])
-        con.execute("UPDATE operator_alert_event SET status = 'delivered' WHERE alert_id = ?",
-                    [alert_id])
-
-
-def release(con: duckdb.DuckDBPyConnection, alert_id: str, error: str) -> None:
-    with transaction(con):
-        con.execute("UPDATE operator_alert SET status = 'failed', error = ? WHERE alert_id = ?",
-                    [error[:2000], alert_id])
-        con.execute("DELETE FROM operator_alert_event WHERE alert_id = ?", [alert_id])
-
-
-def outbox_file(outbox: Path, alert_id: str) -> Path:
-    return outbox / f"{alert_id}.eml"
-
-
-def recover(con: duckdb.DuckDBPyConnection, outbox: Path) -> list[str]:
-    """Settle alerts left `pending` by an interrupted pass; return what was done."""
-    done = []
-    for alert_id, transport in con.execute(
-            "SELECT alert_id, transport FROM operator_alert WHERE status = 'pending' "
-            "ORDER BY created_at").fetchall():
-        path = outbox_file(outbox, alert_id)
-        if transport == "outbox" and path.exists():
-            confirm(con, alert_id, str(path))
-            done.append(f"{alert_id}: confirmed (outbox file was written)")
-        else:
-            release(con, alert_id, "interrupted before delivery was confirmed")
-            done.append(f"{alert_id}: released (sent again)")
-    return done
+# Sent, confirmed and settled after a crash exactly as digests are (warehouse/deliveries.py).
+ALERTS = ClaimLog("operator_alert", "operator_alert_event", "alert_id", "sent again")
+confirm, release, recover = ALERTS.confirm, ALERTS.release, ALERTS.recover
 
