@@ -25,7 +25,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
-def _free_port() -> int:
+def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: float,
+                    name: str) -> None:
+    """Block until the API server `proc` answers `{url}/health`; fail if it exits first (with
+    the end of its stderr when that is a pipe) or does not answer within `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            raise RuntimeError(f"{name} exited with status {proc.returncode} before answering "
+                               f"on {url}" + (f": {err}" if err else ""))
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer on {url} within {timeout:g} s")
+        time.sleep(interval)
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -35,7 +56,7 @@ class TemporaryAPI:
     """A Prefect API server child on 127.0.0.1, stopped when this process exits."""
 
     def __init__(self) -> None:
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}/api"
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         # As Prefect's own temporary server: no UI, only the services it needs.
@@ -49,21 +70,7 @@ class TemporaryAPI:
 
     def wait(self, timeout: float) -> None:
         """Block until the server answers its health check."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"Prefect's temporary API server exited with status "
-                                   f"{self.proc.returncode} before answering on {self.url}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Prefect's temporary API server did not answer on "
-                                   f"{self.url} within {timeout:g} s")
-            time.sleep(0.05)
+        wait_for_health(self.proc, self.url, timeout, 0.05, "Prefect's temporary API server")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

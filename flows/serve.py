@@ -13,7 +13,6 @@ and exits 0.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from flows.prefect_api import free_port, wait_for_health
 from flows.settings import ScheduleSettings, Settings
 
 INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
@@ -72,12 +72,6 @@ def describe(settings: Settings) -> str:
     return f"ingest: {ingest}; digest: {digest} ({s.timezone}); one flow run at a time"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
     """A `prefect server start` child on 127.0.0.1 for as long as the block runs.
@@ -87,27 +81,14 @@ def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
     its own session: the runner cancels a flow run by signalling that run's process group, and
     the server must survive that.
     """
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
                              "127.0.0.1", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # not in the group the runner signals
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if proc.poll() is not None:
-                err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-                raise RuntimeError(f"prefect server exited with {proc.returncode}: {err}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not answer on {url} in time")
-            time.sleep(0.5)
+        wait_for_health(proc, url, startup_timeout, 0.5, "prefect server")
         yield url
     finally:
         proc.terminate()
