@@ -89,7 +89,7 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int) -> dict:
     copies = 0
     with opened(db, migrate_schema=False) as con:
         for start in range(0, n, batch):
-            chunk = [a for a in made[start:start + batch]]
+            chunk = made[start:start + batch]
             with transaction(con):
                 stored = store.insert_articles(con, chunk, "probe", 0.5, 4)
                 ids = [s.id for s in stored if s is not None]

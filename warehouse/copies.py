@@ -9,20 +9,15 @@ the size of the warehouse.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import duckdb
 
 from flows.stages import dedup
 from flows.stages.models import Article
-from warehouse.db import sql
+from warehouse.db import int_list, sql
 
 MAX_CANDIDATES = 50   # compared exactly, most bands shared first
-
-
-def int_list(values: Iterable[int]) -> str:
-    """Integers as a SQL literal list (int() makes anything else fail, never inject)."""
-    return ", ".join(str(int(v)) for v in values)
 
 
 class CopyFinder:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -141,6 +141,12 @@ def opened(path: Path | str, read_only: bool = False, retry_seconds: float | Non
         yield con
     finally:
         con.close()
+
+
+def int_list(values: Iterable[int]) -> str:
+    """Integers as a SQL literal list, for statements where DuckDB must see constants to
+    filter a scan by id (int() makes anything else fail, never inject)."""
+    return ", ".join(str(int(v)) for v in values)
 
 
 def insert_many(con: duckdb.DuckDBPyConnection, statement: str, rows: list[list]) -> None:

@@ -15,8 +15,8 @@ import duckdb
 from flows.stages import figures
 from flows.stages.models import Article, Harvest
 from flows.stages.topics import TopicRules, rule_rows
-from warehouse.copies import CopyFinder, int_list
-from warehouse.db import insert_many, sql, transaction
+from warehouse.copies import CopyFinder
+from warehouse.db import insert_many, int_list, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 
@@ -153,11 +153,8 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
                         [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
         store_figures(con, doc_id, art.title, art.text, art.figures)
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
-    result: list[StoredArticle | None] = []
-    for art in batch:   # the first article with a URL is stored, later ones are not
-        s = stored.pop(art.canonical_url, None)
-        result.append(s)
-    return result
+    # The first article with a URL is stored, later ones are not: pop, so they get None.
+    return [stored.pop(art.canonical_url, None) for art in batch]
 
 
 def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | None,
@@ -231,7 +228,7 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
         summaries: list[SourceSummary] = []
         ids: list[int] = []
         for h in harvests:
-            mine = [s for _art, s in zip(h.articles, stored, strict=False) if s is not None]
+            mine = [s for s in (next(stored) for _ in h.articles) if s is not None]
             ids.extend(s.id for s in mine)
             new, dups = len(mine), sum(s.duplicate_of is not None for s in mine)
             ok = h.error is None and h.feeds_ok > 0

@@ -87,7 +87,7 @@ def signature(shingle_set: set[str]) -> np.ndarray:
 
 
 def bands(sig: np.ndarray) -> tuple[int, ...]:
-    """One 63-bit hash per band; stored in `doc_band`, looked up by index."""
+    """One 63-bit hash per band; stored in `doc_band`, joined per batch (warehouse/copies.py)."""
     out = []
     for b in range(BANDS):
         chunk = sig[b * ROWS:(b + 1) * ROWS].astype(np.uint64).tobytes()
