@@ -5,7 +5,10 @@ up to that size with synthetic stored articles, then:
 
 - a fresh process ingests `--probe` new synthetic articles through the real store path
   (`store.insert_articles` in outlet-sized batches of `--batch`, then topic tagging), and
-  reports milliseconds per article and its peak RSS — the writer's cost at that size;
+  reports milliseconds per article and its peak RSS — the writer's cost at that size; then
+  another fresh process does the same with `[dedup] window_days = --window-days` (30: the
+  stored articles are dated one a minute up to now, so a 30-day window holds 43,200 of them
+  whatever the warehouse's size);
 - a fresh read-only process times three typical analyst queries (`bench/sql/query_*.sql`:
   topic counts by month and language, articles matching a phrase, clusters carried by more
   than three outlets), median of three runs each.
@@ -15,6 +18,7 @@ stores them, 42 band rows each, topic tags, one copy in five) because storing a 
 through the real path would take hours; the articles ingested on top go through the real path.
 
     .venv/bin/python bench/bench_growth.py [--sizes 100000,1000000] [--probe 2000]
+                                           [--batch 50] [--window-days 30]
 """
 
 from __future__ import annotations
@@ -69,12 +73,18 @@ def fill(db: Path, size: int) -> float:
                     con.execute(_sql(name), {"lo": first, "hi": last})
             con.execute("CHECKPOINT")
             lo = hi
+        # Storage times: one article a minute up to now, in id order, as a warehouse that
+        # has been fed for a while looks (what the near-copy search window counts by).
+        with transaction(con):
+            con.execute("UPDATE doc SET fetched_at = now() - to_minutes("
+                        "(SELECT max(id) FROM doc) - id)")
+        con.execute("CHECKPOINT")
     finally:
         con.close()
     return time.perf_counter() - t0
 
 
-def probe_ingest(db: Path, n: int, batch: int, offset: int) -> dict:
+def probe_ingest(db: Path, n: int, batch: int, offset: int, window_days: int | None) -> dict:
     """In this process: store `n` new articles through the real path (what the ingest's writer
     does with an outlet's batch); ms per article and peak RSS."""
     import random
@@ -91,7 +101,7 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int) -> dict:
         for start in range(0, n, batch):
             chunk = made[start:start + batch]
             with transaction(con):
-                stored = store.insert_articles(con, chunk, "probe", 0.5, 4)
+                stored = store.insert_articles(con, chunk, "probe", 0.5, 4, window_days)
                 ids = [s.id for s in stored if s is not None]
                 copies += sum(1 for s in stored if s is not None and s.duplicate_of)
                 store.apply_topics(con, ids)
@@ -131,14 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--probe", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=50, help="articles per store batch")
+    parser.add_argument("--window-days", type=int, default=30,
+                        help="also ingest with [dedup] window_days = N (0: skip)")
     parser.add_argument("--db", type=Path, default=None, help="keep the warehouse here")
     parser.add_argument("--child", choices=["ingest", "queries"], help=argparse.SUPPRESS)
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         db = args.db
-        result = (probe_ingest(db, args.probe, args.batch, args.offset) if args.child == "ingest"
-                  else time_queries(db))
+        result = (probe_ingest(db, args.probe, args.batch, args.offset, args.window_days or None)
+                  if args.child == "ingest" else time_queries(db))
         print(json.dumps(result))
         return 0
     tmp = tempfile.TemporaryDirectory()
@@ -150,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     for k, size in enumerate(sizes):
         fill_s = fill(db, size)
         ingest = _child(["--child", "ingest", "--db", str(db), "--probe", str(args.probe),
-                         "--batch", str(args.batch), "--offset", str(10_000_000 * (k + 1))])
+                         "--batch", str(args.batch), "--offset", str(10_000_000 * (k + 1)),
+                         "--window-days", "0"])
+        windowed = _child(["--child", "ingest", "--db", str(db), "--probe", str(args.probe),
+                           "--batch", str(args.batch), "--offset", str(10_000_000 * (k + 1) + 1),
+                           "--window-days", str(args.window_days)]) if args.window_days else None
         queries = _child(["--child", "queries", "--db", str(db)])
         size_mb = db.stat().st_size / 2**20
         print(f"{size:>9} {fill_s:>7.0f} {ingest['ms_per_article']:>18.2f} "
@@ -159,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                           for q in QUERIES), flush=True)
         print(f"{'':>9} writer RSS before storing {ingest['rss_before_mb']:.0f} MB; DuckDB "
               f"memory at the end: {ingest['duckdb_mb']}", flush=True)
+        if windowed:
+            print(f"{'':>9} with [dedup] window_days = {args.window_days}: "
+                  f"{windowed['ms_per_article']:.2f} ms per article, {windowed['copies']} copies, "
+                  f"writer peak RSS {windowed['peak_rss_mb']:.0f} MB", flush=True)
     tmp.cleanup()
     return 0
 

@@ -55,6 +55,9 @@ class FetchSettings:
 class DedupSettings:
     threshold: float = 0.5  # chosen on tests/data/dup_eval.jsonl (bench/eval_dedup.py)
     shingle_size: int = 4
+    # Near-copies are looked for among articles stored in the last N days and the seeds;
+    # None: among everything stored. Exact copies (URL, text hash) are always found.
+    window_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -345,14 +348,17 @@ def parse_settings(text: str, path: Path) -> Settings:
     )
 
     d = _Reader(path, text, top.get("dedup", dict, {}), "dedup", "dedup")
-    d.check_keys({"threshold", "shingle_size"})
+    d.check_keys({"threshold", "shingle_size", "window_days"})
     threshold = d.get("threshold", float, DedupSettings.threshold)
     if not 0.3 <= threshold <= 1.0:
         raise d.fail("threshold", f"must be between 0.3 and 1.0, got {threshold}")
     shingle = d.get("shingle_size", int, DedupSettings.shingle_size)
     if not 2 <= shingle <= 9:
         raise d.fail("shingle_size", f"must be between 2 and 9, got {shingle}")
-    dedup = DedupSettings(threshold=threshold, shingle_size=shingle)
+    window = d.get("window_days", int, None)
+    if window is not None and window < 1:
+        raise d.fail("window_days", f"must be at least 1 (absent: no window), got {window}")
+    dedup = DedupSettings(threshold=threshold, shingle_size=shingle, window_days=window)
 
     g = _Reader(path, text, top.get("digest", dict, {}), "digest", "digest")
     g.check_keys({"recipients", "sender", "outbox", "max_items_per_topic", "window_days"})

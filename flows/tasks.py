@@ -114,7 +114,8 @@ def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings:
     """The single writer: these outlets' batches in one transaction (see store_harvests)."""
     with _writer(db_path) as con:
         summaries = store.store_harvests(con, results, run_id, settings.dedup.threshold,
-                                         settings.dedup.shingle_size)
+                                         settings.dedup.shingle_size,
+                                         settings.dedup.window_days)
         # Validators only after the batch is stored: a crash in between costs one full
         # re-read of the feed next run, never a missed article.
         for result in results:

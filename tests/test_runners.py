@@ -58,7 +58,7 @@ def _stored(db: Path) -> set[tuple]:
             "SELECT a.source, a.url, a.canonical_url, a.title, a.lang, a.lang_confidence, "
             "a.text_hash, a.n_words, o.canonical_url, a.similarity, "
             "(SELECT list(topic ORDER BY topic) FROM doc_topic t WHERE t.doc_id = a.id), "
-            "(SELECT list(hash ORDER BY band) FROM doc_band b WHERE b.doc_id = a.id) "
+            "(SELECT list(key ORDER BY key) FROM doc_band b WHERE b.doc_id = a.id) "
             "FROM doc a LEFT JOIN doc o ON o.id = a.duplicate_of "
             "WHERE NOT a.is_seed").fetchall()
     return {tuple(tuple(v) if isinstance(v, list) else v for v in row) for row in rows}

@@ -43,6 +43,7 @@ def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
         (MINIMAL.replace('key = "one"', 'key = "Bad Key"'), r"sources\[0\]\.key: 'Bad Key'"),
         (MINIMAL + MINIMAL, r"sources\[1\]\.key: 'one' is used twice"),
         ("[dedup]\nthreshold = 2.0\n" + MINIMAL, r"dedup\.threshold: must be between"),
+        ("[dedup]\nwindow_days = 0\n" + MINIMAL, r"dedup\.window_days: must be at least 1"),
         ("[digest]\nrecipients = ['not-an-address']\n" + MINIMAL, r"not an email address"),
         ("[surprise]\n" + MINIMAL, r"surprise: unknown key"),
         ("", r"at least one \[\[sources\]\]"),

@@ -99,7 +99,8 @@ def test_a_crash_inside_a_batch_stores_nothing_of_it(tmp_path: Path,
 
 
 def test_a_killed_writer_leaves_whole_batches_only(tmp_path: Path) -> None:
-    """A real process killed (os._exit) in the middle of its second batch."""
+    """A real process killed (os._exit) in the middle of its second batch: its documents,
+    bands and figures are written, its tags not yet, nothing committed."""
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(ROOT)!r})
@@ -109,14 +110,12 @@ def test_a_killed_writer_leaves_whole_batches_only(tmp_path: Path) -> None:
         from warehouse import store
         con = memory_warehouse(Path({str(tmp_path)!r}))
         store.store_harvest(con, _harvest(2), "run-1", 0.8, 4)
-        real = store.store_figures     # called once per stored article
-        calls = []
+        real = store.apply_topics      # called once per batch, after its rows are written
         def dying(*a, **k):
-            calls.append(1)
-            if len(calls) == 2:        # the second new article of the second batch
+            if con.execute("SELECT count(*) FROM doc WHERE run_id = 'run-2'").fetchone()[0]:
                 os._exit(9)
             return real(*a, **k)
-        store.store_figures = dying
+        store.apply_topics = dying
         store.store_harvest(con, _harvest(5), "run-2", 0.8, 4)
     """)
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,

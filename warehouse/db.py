@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -147,6 +147,12 @@ def int_list(values: Iterable[int]) -> str:
     """Integers as a SQL literal list, for statements where DuckDB must see constants to
     filter a scan by id (int() makes anything else fail, never inject)."""
     return ", ".join(str(int(v)) for v in values)
+
+
+def columns(names: Sequence[str], rows: Sequence[Sequence[object]]) -> dict[str, list]:
+    """Rows as one list per named column: parameters for an INSERT ... SELECT unnest(...),
+    which writes a whole batch in one statement."""
+    return {name: [row[k] for row in rows] for k, name in enumerate(names)}
 
 
 def insert_many(con: duckdb.DuckDBPyConnection, statement: str, rows: list[list]) -> None:

@@ -1,5 +1,5 @@
--- 42 LSH band rows per synthetic document $lo..$hi (ids), as random as real band hashes.
+-- 42 LSH band keys per synthetic document $lo..$hi (ids), as random as real band keys.
 INSERT INTO doc_band
-SELECT b::SMALLINT, (hash(id, b) >> 1)::UBIGINT, id
+SELECT (hash(id, b) >> 1)::UBIGINT, id
 FROM doc, range(42) r(b)
 WHERE id BETWEEN $lo AND $hi;
