@@ -126,6 +126,8 @@ def connect(path: Path | str, read_only: bool = False, retry_seconds: float | No
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
                 raise
             time.sleep(0.2)
+    # No progress bar: a long migration or query would fill the scheduler's logs.
+    con.execute("SET enable_progress_bar = false")
     if not read_only and migrate_schema:
         migrate(con)
     return con
