@@ -79,12 +79,14 @@ def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
     Prefect's temporary in-process API does not run the scheduler service, so scheduled
     deployments need a real server: the operator's (PREFECT_API_URL), or this one. It runs in
     its own session: the runner cancels a flow run by signalling that run's process group, and
-    the server must survive that.
+    the server must survive that. It is started through flows.orphan_guard, so that it stops
+    too if serve is killed without a chance to stop it.
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
-                             "127.0.0.1", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "flows.orphan_guard", "--", sys.executable,
+                             "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # not in the group the runner signals
     try:

@@ -155,3 +155,60 @@ def test_prefect_yaml_declares_the_served_deployments_on_the_shipped_schedule() 
         assert d["schedules"][0]["timezone"] == schedule.timezone
         flow: Any = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
         assert flow.name == f"migwatch-{d['name']}"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path: Path,
+                                                        tmp_path: Path) -> None:
+    """SIGKILL gives `migwatch serve` no chance to stop the Prefect server it started; the
+    server must not run on unowned (flows/orphan_guard.py)."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+           "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
+    env.pop("PREFECT_API_URL", None)
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    proc = subprocess.Popen(_dockerfile_command("CMD"), cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while "started a Prefect server" not in (tmp_path / "serve.log").read_text("utf-8"):
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
+            assert time.monotonic() < deadline, "serve never started its Prefect server"
+            time.sleep(0.5)
+        servers = [p for p in _children(proc.pid)
+                   if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
+        assert len(servers) == 1, servers
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _alive(servers[0]), "the Prefect server outlived the killed serve"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in servers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
