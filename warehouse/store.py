@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from flows.stages import figures
-from flows.stages.models import Article, Harvest
+from flows.stages.models import Article, FetchEvent, Harvest
 from flows.stages.topics import TopicRules, rule_rows
 from warehouse.copies import CopyFinder
 from warehouse.db import insert_many, int_list, sql, transaction
@@ -131,6 +131,7 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
             fresh.append(art)
     finder = CopyFinder(con, fresh, threshold, shingle_size)
     stored: dict[str, StoredArticle] = {}
+    new_docs: list[tuple[int, str | None, str, tuple[figures.Figure, ...] | None]] = []
     for i, art in enumerate(fresh):
         original, similarity = finder.original(i)
         row = con.execute(
@@ -151,8 +152,9 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
         if art.raw_html is not None:
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
                         [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
-        store_figures(con, doc_id, art.title, art.text, art.figures)
+        new_docs.append((doc_id, art.title, art.text, art.figures))
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
+    store_figures(con, new_docs)
     # The first article with a URL is stored, later ones are not: pop, so they get None.
     return [stored.pop(art.canonical_url, None) for art in batch]
 
@@ -171,23 +173,23 @@ def prune_raw_html(con: duckdb.DuckDBPyConnection, max_age_days: int) -> int:
     return int(row[0]) if row else 0
 
 
-def store_figures(con: duckdb.DuckDBPyConnection, doc_id: int, title: str | None, text: str,
-                  found: tuple[figures.Figure, ...] | None = None) -> int:
-    """Store one new document's figures (extracted here unless given), headline first; call
-    inside the caller's transaction so that an article and its figures are stored together.
-    One statement for all rows: executemany costs ~0.3 ms a row in DuckDB."""
-    found = figures.figures_of(title, text) if found is None else found
-    if found:
-        con.execute(
-            "INSERT INTO figure SELECT $id, generate_subscripts($v::DOUBLE[], 1) - 1, "
-            "unnest($v::DOUBLE[]), unnest($vh::DOUBLE[]), unnest($u::VARCHAR[]), "
-            "unnest($c::VARCHAR[]), unnest($y::INTEGER[]), unnest($r::VARCHAR[]), "
-            "unnest($s::VARCHAR[])",
-            {"id": doc_id, "v": [f.value for f in found], "vh": [f.value_high for f in found],
-             "u": [f.unit for f in found], "c": [f.counted for f in found],
-             "y": [f.year for f in found], "r": [f.raw for f in found],
-             "s": [f.sentence for f in found]})
-    return len(found)
+def store_figures(con: duckdb.DuckDBPyConnection,
+                  docs: Sequence[tuple[int, str | None, str, tuple[figures.Figure, ...] | None]]
+                  ) -> int:
+    """Store new documents' figures, each document's headline first: (doc_id, title, text,
+    figures) with figures None = extract them here. Call inside the caller's transaction so
+    that articles and their figures are stored together. One statement for the whole batch:
+    one per document cost ~0.7 ms each."""
+    rows = [(doc_id, seq, f) for doc_id, title, text, found in docs
+            for seq, f in enumerate(figures.figures_of(title, text) if found is None else found)]
+    if rows:
+        con.execute(sql("insert_figures"), {
+            "id": [d for d, _, _ in rows], "seq": [n for _, n, _ in rows],
+            "v": [f.value for *_, f in rows], "vh": [f.value_high for *_, f in rows],
+            "u": [f.unit for *_, f in rows], "c": [f.counted for *_, f in rows],
+            "y": [f.year for *_, f in rows], "r": [f.raw for *_, f in rows],
+            "s": [f.sentence for *_, f in rows]})
+    return len(rows)
 
 
 def refresh_figures(con: duckdb.DuckDBPyConnection) -> int:
@@ -196,7 +198,20 @@ def refresh_figures(con: duckdb.DuckDBPyConnection) -> int:
     with transaction(con):
         con.execute("DELETE FROM figure")
         docs = con.execute("SELECT id, title, text FROM doc ORDER BY id").fetchall()
-        return sum(store_figures(con, int(i), title, str(t)) for i, title, t in docs)
+        return store_figures(con, [(int(i), title, str(t), None) for i, title, t in docs])
+
+
+def insert_fetch_events(con: duckdb.DuckDBPyConnection, run_id: str,
+                        events: Sequence[FetchEvent]) -> None:
+    """The fetch log's rows in one statement: an ingest logs one per page, and executemany
+    costs ~0.3 ms a row."""
+    if events:
+        con.execute(sql("insert_fetch_events"), {
+            "run": run_id, "source": [e.source for e in events], "kind": [e.kind for e in events],
+            "url": [e.url for e in events], "outcome": [e.outcome for e in events],
+            "status": [e.http_status for e in events], "reason": [e.reason for e in events],
+            "bytes": [e.n_bytes for e in events], "ms": [e.elapsed_ms for e in events],
+            "at": [e.at or now() for e in events]})
 
 
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
@@ -216,10 +231,7 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
     with transaction(con):
         batch: list[Article] = []
         for h in harvests:
-            insert_many(con,
-                "INSERT INTO fetch_event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [[run_id, e.source, e.kind, e.url, e.outcome, e.http_status, e.reason,
-                  e.n_bytes, e.elapsed_ms, e.at or now()] for e in h.events])
+            insert_fetch_events(con, run_id, h.events)
             insert_many(con,
                 "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
