@@ -27,6 +27,10 @@ from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Ha
 from flows.stages.page import BuildSpec, Built, PageJob, build_page
 from flows.stages.page import page_canonical as page_canonical  # re-exported for callers
 
+# Threads runner: one page built at a time in the process. Building is CPU-bound Python that
+# holds the GIL; dozens of fetching threads building at once only hand the GIL round (38.6 ms
+# of CPU a page against 30.7 ms with this lock, 800 replica pages), and build no faster.
+_BUILD_LOCK = threading.Lock()
 KnownLookup = Callable[[list[str]], set[str]]
 
 
@@ -161,7 +165,8 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
     job = PageJob(canon, item, res.final_url or item.url, res.body, res.content_type,
                   event(source.key, "page", res))
     if batches is None:    # threads runner: build here, in the fetching thread
-        return _Page(tuple(events), build_page(spec, job))
+        with _BUILD_LOCK:
+            return _Page(tuple(events), build_page(spec, job))
     batches.add(index, job)
     return _Page(tuple(events))
 

@@ -14,7 +14,9 @@ import heapq
 import itertools
 import multiprocessing
 import multiprocessing.forkserver
+import sys
 import threading
+import types
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +44,20 @@ class Builder:
     description: str = "threads"
 
 
+def _main_imports() -> list[str]:
+    """The modules the names of the main script come from (the CLI, a benchmark, Prefect's
+    engine), to import once in the forkserver.
+
+    multiprocessing runs the main script again in every worker it starts (as __mp_main__, so
+    that functions defined there can be unpickled). Its imports are then found already done;
+    without this every worker of every run imported Prefect anew (over 1 s of CPU each)."""
+    main = sys.modules.get("__main__")
+    names = {value.__name__ if isinstance(value, types.ModuleType)
+             else getattr(value, "__module__", None) for value in vars(main or object).values()}
+    return sorted(n for n in names if isinstance(n, str) and n in sys.modules
+                  and n not in ("__main__", "builtins"))
+
+
 class _ProcessPool:
     """Worker processes, started at the first page to build (a run with nothing new starts
     none).
@@ -61,7 +77,7 @@ class _ProcessPool:
         self.context = multiprocessing.get_context(
             "forkserver" if "forkserver" in methods else "spawn")
         if self.context.get_start_method() == "forkserver":
-            self.context.set_forkserver_preload(["flows.stages.preload"])
+            self.context.set_forkserver_preload(["flows.stages.preload", *_main_imports()])
             # Start the server now: it warms up while the outlets' feeds are read.
             multiprocessing.forkserver.ensure_running()
         self.workers = workers

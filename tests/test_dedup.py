@@ -4,7 +4,7 @@ import random
 import re
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.stages.dedup import canonical_url, normalise_text, resemblance, shingles, text_hash
@@ -84,3 +84,19 @@ def test_two_articles_on_the_same_subject_do_not_resemble() -> None:
     a = (SEEDS / "003_bb74ea62c49834b3.txt").read_text()
     b = (SEEDS / "004_8b515f939acf059f.txt").read_text()
     assert resemblance(shingles(normalise_text(a)), shingles(normalise_text(b))) < 0.2
+
+
+@settings(deadline=None)   # the first example imports datasketch (and scipy)
+@given(st.sets(st.text(min_size=1, max_size=12), max_size=300))
+def test_signature_is_datasketchs_minhash(shingle_set: set[str]) -> None:
+    """The stored bands depend on every signature value: ours must be datasketch's own."""
+    import numpy as np
+    from datasketch import MinHash
+
+    from flows.stages.dedup import NUM_PERM, bands, signature
+
+    theirs = MinHash(num_perm=NUM_PERM, seed=1)
+    theirs.update_batch([s.encode("utf-8") for s in shingle_set])
+    ours = signature(shingle_set)
+    assert np.array_equal(ours, theirs.hashvalues)
+    assert bands(ours) == bands(theirs.hashvalues)

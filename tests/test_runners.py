@@ -186,3 +186,14 @@ def test_a_killed_worker_fails_its_batch_and_the_next_batch_gets_a_new_pool() ->
         assert [b.article.text_hash for b in again if b.article] == expected
     finally:
         pool.close()
+
+
+def test_warm_up_page_is_built_into_an_article() -> None:
+    """A rejected warm-up page would leave language, MinHash and figures cold in workers."""
+    from flows.stages.models import FeedItem, FetchEvent
+    from flows.stages.page import WARM_UP_PAGE, BuildSpec, PageJob, build_page
+
+    url = "https://example.org/w"
+    built = build_page(BuildSpec("warm-up"), PageJob(url, FeedItem(url), url,
+                       WARM_UP_PAGE.encode(), "text/html", FetchEvent("w", "page", url, "ok")))
+    assert built.article is not None and built.article.figures

@@ -7,6 +7,7 @@ join runs in DuckDB) and an exact shingle comparison decides.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections import Counter
@@ -21,6 +22,8 @@ TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|"
     r"ref_src|ref_url|at_medium|at_campaign|at_campaign_type|spm|s_cid|cmpid|rss|from_rss)$",
     re.I)
+_MERSENNE = np.uint64((1 << 61) - 1)   # datasketch's legacy scheme
+_MAX32 = (1 << 32) - 1
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -76,14 +79,42 @@ def shingles(normalised: str, size: int = 4) -> set[str]:
     return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
 
 
-def signature(shingle_set: set[str]) -> np.ndarray:
+@functools.cache
+def _permutations() -> tuple[str, np.ndarray, np.ndarray]:
+    """datasketch's scheme and permutation parameters for NUM_PERM, seed 1: drawn once, not for
+    every article (a MinHash draws them from a fresh RandomState when it is made)."""
     # Imported here: `datasketch` pulls in scipy (~0.4 s), which a run that finds nothing
     # new never needs (issue 8: a no-op run in under 5 s).
     from datasketch import MinHash
 
-    mh = MinHash(num_perm=NUM_PERM, seed=1)
-    mh.update_batch([s.encode("utf-8") for s in shingle_set])
-    return mh.hashvalues
+    template = MinHash(num_perm=NUM_PERM, seed=1)
+    a, b = template.permutations
+    return getattr(template, "scheme", "legacy"), a, b
+
+
+def signature(shingle_set: set[str]) -> np.ndarray:
+    """The MinHash signature datasketch's `MinHash(num_perm=128, seed=1)` gives after
+    `update_batch` of the shingles' UTF-8 bytes (sha1_hash32), value for value: the stored
+    bands depend on it. Computed here with one array operation instead of datasketch's call
+    per shingle (tests/test_dedup.py compares the two)."""
+    scheme, a, b = _permutations()
+    if not shingle_set:
+        return np.full(NUM_PERM, _MAX32, dtype=np.uint64 if scheme == "legacy" else a.dtype)
+    hv = np.frombuffer(b"".join([hashlib.sha1(s.encode("utf-8")).digest()[:4]
+                                 for s in shingle_set]), dtype="<u4")
+    if scheme == "legacy":
+        column = hv.astype(np.uint64).reshape(-1, 1)
+        phv = ((column * a + b) % _MERSENNE) & np.uint64(_MAX32)
+        return np.minimum(np.full(NUM_PERM, _MAX32, dtype=np.uint64), phv.min(axis=0))
+    if scheme != "affine32":
+        raise ValueError(f"datasketch MinHash scheme {scheme!r} is not supported")
+    h = hv.astype(np.uint32)   # MurmurHash3's finalizer, as datasketch mixes the input
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    h = h ^ (h >> np.uint32(16))
+    return (h.reshape(-1, 1) * a + b).min(axis=0)
 
 
 def bands(sig: np.ndarray) -> tuple[int, ...]:
