@@ -62,6 +62,13 @@ class TemporaryAPI:
         # As Prefect's own temporary server: no UI, only the services it needs.
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1",
                    PREFECT__SERVER_FINAL="1")
+        # Block types are registered for the UI and for saving blocks, neither of which a
+        # server that lives for one run serves; even when the registry is unchanged, checking
+        # it imports every Prefect collection (prefect-dask pulls in Dask's `distributed`)
+        # and hashes the registry: ~0.5 s of CPU on the path of every run. An operator may
+        # still turn either back on in the environment.
+        env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "false")
+        env.setdefault("PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION", "false")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
