@@ -1,5 +1,6 @@
 """What every outlet of one run shares while crawling: the politeness gate, the robots.txt
-cache and the conditional-GET validators read from the warehouse."""
+cache, and what the warehouse remembers of earlier runs: the conditional-GET validators and
+the children of sitemap indexes."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Crawl:
     gate: HostGate
     robots: RobotsCache
     validators: dict[str, Validators] = field(default_factory=dict)
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index -> sitemaps
     resolver: Resolver = resolve
 
     @classmethod

@@ -58,15 +58,15 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             d.errors.append(f"{url}: {res.reason}")
         return res
 
-    def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None
-             ) -> None:
+    def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None,
+             children: tuple[str, ...] = ()) -> None:
         if error:
             d.events.append(event(source.key, kind, res, "hard", error))
             d.errors.append(f"{res.url}: {error}")
             return
         d.ok += 1
         d.events.append(event(source.key, kind, res, reason=f"{len(items)} links"))
-        d.states.append(FeedState(res.url, res.etag, res.last_modified))
+        d.states.append(FeedState(res.url, res.etag, res.last_modified, children))
         for item in items:
             d.items.setdefault(canonical_url(item.url), item)
 
@@ -85,15 +85,22 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             continue
         seen.add(url)
         res = get(url, "sitemap")
-        if not res.ok:
+        if res.outcome == "not_modified":
+            # An unchanged index says nothing about its children: a news sitemap behind it
+            # changes without the index changing. Ask those it listed last time (each with
+            # its own validators, so an unchanged one costs a 304).
+            children = crawl.children.get(url, ())
+        elif res.ok:
+            sm = parse_sitemap(res.body, res.final_url or url, f.max_bytes, since)
+            done("sitemap", res, sm.items, sm.error, sm.children)
+            children = sm.children
+        else:
             continue
-        sm = parse_sitemap(res.body, res.final_url or url, f.max_bytes, since)
-        done("sitemap", res, sm.items, sm.error)
         if depth < f.sitemap_depth:
-            queue += [(c, depth + 1) for c in sm.children]
-        elif sm.children:
+            queue += [(c, depth + 1) for c in children]
+        elif children:
             d.events.append(FetchEvent(source.key, "sitemap", url, "skipped", reason=(
-                f"{len(sm.children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
+                f"{len(children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
                 at=datetime.now(UTC)))
     for url in source.listings:
         res = get(url, "listing")

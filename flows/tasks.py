@@ -73,14 +73,16 @@ def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int) -> Non
             _BUILDERS[run_id] = (submit, batch_size)
 
 
-def _workers_for(run_id: str, crawl: Crawl, validators: dict[str, Validators]
-                 ) -> tuple[SubmitBatch | None, int]:
-    """Record the outlet's validators in the run's crawl state; return the run's workers.
+def _workers_for(run_id: str, crawl: Crawl, validators: dict[str, Validators],
+                 children: dict[str, tuple[str, ...]]) -> tuple[SubmitBatch | None, int]:
+    """Record the outlet's validators and sitemap children in the run's crawl state; return
+    the run's workers.
 
     A function rather than inline: a Dask task submitted from `harvest` carries `harvest`
     (pickled by value, being shadowed by its Task), which must not reference the locks."""
     with _CRAWLS_LOCK:
         crawl.validators.update(validators)
+        crawl.children.update(children)
         return _BUILDERS.get(run_id, (None, 1))
 
 
@@ -93,8 +95,9 @@ def build_pages_task(spec: BuildSpec, jobs: list[PageJob]) -> list[Built]:
 @task(cache_policy=NO_CACHE)
 def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "") -> Harvest:
     """Fetch and process one outlet; reads the warehouse only to skip known URLs and to
-    send the validators of the outlet's feeds. Pages are built in this task's fetching
-    threads or sent to the run's workers (`use_workers`)."""
+    send the validators of the outlet's feeds and sitemaps (those its indexes listed too).
+    Pages are built in this task's fetching threads or sent to the run's workers
+    (`use_workers`)."""
 
     def is_known(urls: list[str]) -> set[str]:
         with _writer(db_path) as con:
@@ -102,8 +105,10 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
 
     crawl = crawl_for(run_id, settings)
     with _writer(db_path) as con:
-        validators = feed_state.load(con, [*source.feeds, *source.sitemaps, *source.listings])
-    submit, batch_size = _workers_for(run_id, crawl, validators)
+        validators, children = feed_state.load_outlet(
+            con, [*source.feeds, *source.sitemaps, *source.listings], list(source.sitemaps),
+            settings.fetch.sitemap_depth)
+    submit, batch_size = _workers_for(run_id, crawl, validators, children)
     with make_client(settings.fetch) as client:
         return harvest_source(client, source, settings, is_known, crawl, submit, batch_size)
 

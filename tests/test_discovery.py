@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_fetch import page
 from flows import harvest as harvest_module
 from flows.harvest import harvest_source, page_canonical
 from flows.ingest import ingest_flow
+from flows.replica.server import ReplicaServer
 from flows.settings import FetchSettings, Settings, Source
 from flows.stages.discover import FeedParse, parse_listing, parse_sitemap
 from flows.stages.fetch import address_refusal, make_client
@@ -215,3 +217,57 @@ def test_crawler_settings_are_validated(tmp_path: Path, text: str, message: str)
     with pytest.raises(ConfigError) as err:
         parse_settings(text + ("" if "[[sources]]" in text else source), tmp_path / "s.toml")
     assert message in str(err.value)
+
+
+def _urlset(*paths: str) -> str:
+    urls = "".join(f"<url><loc>{{{{BASE}}}}{p}</loc></url>" for p in paths)
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+
+def test_unchanged_sitemap_index_still_asks_its_children(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """An index answering 304 says nothing of its children: a news sitemap behind it that
+    changed is read (and its new article stored), the unchanged one costs a 304, and a run
+    with nothing new fetches no article."""
+    site = tmp_path / "site"
+    (site / "news").mkdir(parents=True)
+    for n in range(3):
+        (site / "news" / f"{n}.html").write_bytes(page(900 + n))
+    (site / "sitemap_index.xml").write_text(
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>{{BASE}}/sm/news.xml</loc></sitemap>"
+        "<sitemap><loc>{{BASE}}/sm/archive.xml</loc></sitemap></sitemapindex>", "utf-8")
+    (site / "sm").mkdir()
+    (site / "sm" / "news.xml").write_text(_urlset("/news/0.html"), "utf-8")
+    (site / "sm" / "archive.xml").write_text(_urlset("/news/1.html"), "utf-8")
+    db = tmp_path / "warehouse.duckdb"
+    with ReplicaServer(site) as srv:
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(f'[fetch]\nallowed_private_hosts = ["{srv.base_url[7:]}"]\n'
+                       f'host_delay = 0.1\n\n[digest]\noutbox = "{tmp_path / "outbox"}"\n\n'
+                       f'[[sources]]\nkey = "indexed"\nname = "Indexed outlet"\n'
+                       f'sitemaps = ["{srv.base_url}/sitemap_index.xml"]\n', "utf-8")
+        first = ingest_flow(str(cfg), str(db))
+        assert first.status == "ok" and first.new_articles == 2
+
+        # A new story in the news sitemap; the index itself is byte for byte the same.
+        (site / "sm" / "news.xml").write_text(_urlset("/news/2.html", "/news/0.html"), "utf-8")
+        srv.hits.clear()
+        srv.not_modified.clear()
+        second = ingest_flow(str(cfg), str(db))
+        assert second.status == "ok" and second.new_articles == 1
+        assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/archive.xml": 1}
+        assert srv.hits["/sm/news.xml"] == 1 and srv.article_hits() == 1
+        con = connect(db, read_only=True)
+        urls = [u for (u,) in con.execute("SELECT url FROM articles ORDER BY url").fetchall()]
+        con.close()
+        assert [u.rsplit("/", 1)[1] for u in urls if "/news/" in u] == [
+            "0.html", "1.html", "2.html"]
+
+        srv.hits.clear()
+        srv.not_modified.clear()
+        third = ingest_flow(str(cfg), str(db))   # nothing new anywhere
+        assert third.status == "ok" and third.new_articles == 0
+        assert srv.article_hits() == 0
+        assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/news.xml": 1,
+                                    "/sm/archive.xml": 1}
