@@ -17,6 +17,7 @@ from flows.stages.article import seed_article
 from flows.stages.fetch import Validators, make_client
 from flows.stages.models import Harvest
 from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+from flows.stages.robots import RobotsCopy
 from flows.stages.topics import load_rules
 from warehouse import feed_state, store
 from warehouse.db import opened
@@ -51,14 +52,26 @@ _CRAWLS: dict[str, Crawl] = {}
 _CRAWLS_LOCK = threading.Lock()
 
 
-def crawl_for(run_id: str, settings: Settings) -> Crawl:
-    """The politeness gate and robots.txt cache shared by every outlet of one run."""
+def crawl_for(run_id: str, settings: Settings, db_path: Path) -> Crawl:
+    """The politeness gate and robots.txt cache shared by every outlet of one run, the
+    cache starting from the copies earlier runs fetched (`robots_max_age_hours`)."""
     with _CRAWLS_LOCK:
         crawl = _CRAWLS.get(run_id)
         if crawl is None:
             _CRAWLS.clear()   # one run at a time per process: drop the previous run's
-            crawl = _CRAWLS[run_id] = Crawl.for_settings(settings.fetch)
+            robots = []
+            if settings.fetch.respect_robots:
+                with _writer(db_path) as con:
+                    robots = feed_state.load_robots(con, settings.fetch.robots_max_age_hours)
+            crawl = _CRAWLS[run_id] = Crawl.for_settings(settings.fetch, robots=robots)
         return crawl
+
+
+def _new_robots(run_id: str) -> list[RobotsCopy]:
+    """The robots.txt files the run's harvests fetched since the last store, to remember."""
+    with _CRAWLS_LOCK:
+        crawl = _CRAWLS.get(run_id)
+    return crawl.robots.take_new() if crawl is not None else []
 
 
 _BUILDERS: dict[str, tuple[SubmitBatch, int]] = {}
@@ -103,7 +116,7 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
         with _writer(db_path) as con:
             return store.known_urls(con, urls)
 
-    crawl = crawl_for(run_id, settings)
+    crawl = crawl_for(run_id, settings, db_path)
     with _writer(db_path) as con:
         validators, children = feed_state.load_outlet(
             con, [*source.feeds, *source.sitemaps, *source.listings], list(source.sitemaps),
@@ -124,6 +137,8 @@ def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings:
         # re-read of the feed next run, never a missed article.
         for result in results:
             feed_state.save(con, result.source, result.feed_states)
+        # The last store of a run comes after every harvest: all are remembered.
+        feed_state.save_robots(con, _new_robots(run_id))
         return summaries
 
 

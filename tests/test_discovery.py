@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -19,6 +20,8 @@ from flows.replica.server import ReplicaServer
 from flows.settings import FetchSettings, Settings, Source
 from flows.stages.discover import FeedParse, parse_listing, parse_sitemap
 from flows.stages.fetch import address_refusal, make_client
+from flows.stages.models import FetchResult
+from flows.stages.robots import RobotsCache, RobotsCopy
 from flows.status import render_status
 from tests import faults as f
 from tests.conftest import dead_port
@@ -204,6 +207,8 @@ def test_gzipped_sitemap_served_as_gzip_is_read() -> None:
                                                         "expected 'host:port'"),
     ("[fetch]\ndeadline = 0\n", "s.toml:2: fetch.deadline: must be > 0"),
     ("[fetch]\nper_host = 0\n", "s.toml:2: fetch.per_host: must be > 0"),
+    ("[fetch]\nrobots_max_age_hours = 48\n",
+     "s.toml:2: fetch.robots_max_age_hours: must be between 0 and 24"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/news"]\n',
      "sources[0].link_pattern: is required with listings"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/"]\nlink_pattern = "("\n',
@@ -256,6 +261,7 @@ def test_unchanged_sitemap_index_still_asks_its_children(
         srv.not_modified.clear()
         second = ingest_flow(str(cfg), str(db))
         assert second.status == "ok" and second.new_articles == 1
+        assert srv.hits["/robots.txt"] == 0    # the first run's answer (404) is a day good
         assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/archive.xml": 1}
         assert srv.hits["/sm/news.xml"] == 1 and srv.article_hits() == 1
         con = connect(db, read_only=True)
@@ -271,3 +277,29 @@ def test_unchanged_sitemap_index_still_asks_its_children(
         assert srv.article_hits() == 0
         assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/news.xml": 1,
                                     "/sm/archive.xml": 1}
+
+
+def test_robots_txt_from_an_earlier_run_is_used_and_only_lasting_answers_are_kept() -> None:
+    now = datetime.now(UTC)
+    cache = RobotsCache("migwatch", [RobotsCopy("https://a.org", 200, "User-agent: *\n"
+                                                "Disallow: /private/\n", now)])
+    asked: list[str] = []
+
+    def get(status: int, body: bytes = b"") -> Callable[[str], FetchResult]:
+        def fetch(url: str) -> FetchResult:
+            asked.append(url)
+            outcome = "ok" if status == 200 else ("soft" if status >= 500 else "hard")
+            return FetchResult(url, outcome, http_status=status, body=body)
+        return fetch
+
+    assert cache.check("https://a.org/private/x", get(200)) == (False, None)   # not asked
+    assert cache.check("https://a.org/news/1", get(200))[0] is True
+    assert cache.check("https://b.org/x", get(404))[0] is True                 # missing
+    assert cache.check("https://c.org/x", get(503))[0] is False                # for now
+    assert cache.check("https://d.org/x", get(200, b"User-agent: *\nDisallow: /\n"))[0] is False
+    assert asked == ["https://b.org/robots.txt", "https://c.org/robots.txt",
+                     "https://d.org/robots.txt"]
+    kept = {c.origin: (c.http_status, c.text) for c in cache.take_new()}
+    assert kept == {"https://b.org": (404, None),
+                    "https://d.org": (200, "User-agent: *\nDisallow: /\n")}   # no 503
+    assert cache.take_new() == []

@@ -1,14 +1,16 @@
-"""Conditional-GET validators per discovery URL (table `feed_state`, migration 0002), the
-children each sitemap index listed (table `sitemap_child`, migration 0012), and the health
-threshold the `failing_outlets` view reads."""
+"""What the crawler remembers between runs: conditional-GET validators per discovery URL
+(table `feed_state`, migration 0002), the children each sitemap index listed (table
+`sitemap_child`) and robots.txt per origin (table `robots_txt`, both migration 0012); and the
+health threshold the `failing_outlets` view reads."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
 from flows.stages.models import FeedState
+from flows.stages.robots import RobotsCopy
 from warehouse.db import insert_many, transaction
 
 Validators = tuple[str | None, str | None]
@@ -67,6 +69,27 @@ def save(con: duckdb.DuckDBPyConnection, source: str, states: tuple[FeedState, .
                     [[s.url, source, s.etag, s.last_modified, now] for s in kept])
         insert_many(con, "INSERT INTO sitemap_child VALUES (?, ?, ?)",
                     [[s.url, i, child] for s in kept for i, child in enumerate(s.children)])
+
+
+def load_robots(con: duckdb.DuckDBPyConnection, max_age_hours: float) -> list[RobotsCopy]:
+    """The robots.txt copies fetched less than `max_age_hours` ago (0: none)."""
+    if max_age_hours <= 0:
+        return []
+    since = datetime.now(UTC) - timedelta(hours=max_age_hours)
+    rows = con.execute("SELECT origin, http_status, text, fetched_at FROM robots_txt "
+                       "WHERE fetched_at > ?", [since]).fetchall()
+    return [RobotsCopy(*row) for row in rows]
+
+
+def save_robots(con: duckdb.DuckDBPyConnection, copies: list[RobotsCopy]) -> None:
+    if not copies:
+        return
+    with transaction(con):
+        con.execute("DELETE FROM robots_txt WHERE origin IN (SELECT unnest(?::VARCHAR[]))",
+                    [[c.origin for c in copies]])
+        insert_many(con, "INSERT INTO robots_txt VALUES (?, ?, ?, ?)",
+                    [[c.origin, c.http_status, c.text, c.fetched_at]
+                     for c in {c.origin: c for c in copies}.values()])
 
 
 def set_failing_after(con: duckdb.DuckDBPyConnection, runs: int) -> None:
