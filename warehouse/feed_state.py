@@ -35,11 +35,11 @@ def load_children(con: duckdb.DuckDBPyConnection, urls: list[str]
     return {url: tuple(children) for url, children in rows}
 
 
-def load_outlet(con: duckdb.DuckDBPyConnection, urls: list[str], sitemaps: list[str],
-                depth: int) -> tuple[dict[str, Validators], dict[str, tuple[str, ...]]]:
-    """Validators of an outlet's discovery URLs and of the sitemaps its indexes listed, down
-    to `depth` levels of indexes, with those lists: what discovery needs to ask the children
-    of an index that answers 304 (each with its own validators)."""
+def load_crawl_state(con: duckdb.DuckDBPyConnection, urls: list[str], sitemaps: list[str],
+                     depth: int) -> tuple[dict[str, Validators], dict[str, tuple[str, ...]]]:
+    """Validators of discovery URLs and of the sitemaps their indexes listed, down to
+    `depth` levels of indexes, with those lists: what discovery needs to ask the children of
+    an index that answers 304 (each with its own validators)."""
     validators = load(con, urls)
     children: dict[str, tuple[str, ...]] = {}
     frontier = list(sitemaps)
