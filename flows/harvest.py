@@ -119,6 +119,8 @@ class Pending(Protocol):
 
 # Sends one batch of fetched pages to the CPU workers (see flows/runners.py).
 SubmitBatch = Callable[[BuildSpec, list[PageJob]], Pending]
+# Gets the workers ready, called when an outlet has new pages to fetch (may be called again).
+Warm = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -175,7 +177,8 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
 
 def harvest_source(client: httpx.Client, source: Source, settings: Settings,
                    is_known: KnownLookup, crawl: Crawl | None = None,
-                   submit: SubmitBatch | None = None, batch_size: int = 8) -> Harvest:
+                   submit: SubmitBatch | None = None, batch_size: int = 8,
+                   warm: Warm | None = None) -> Harvest:
     """Never raises for what an outlet does: failures become events and an error summary.
 
     Pages are built in the fetching threads, or, given `submit`, sent to workers in batches
@@ -186,6 +189,8 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     candidates = list(d.items)[: settings.fetch.max_articles_per_source]
     known = is_known(candidates) if candidates else set()
     todo = [c for c in candidates if c not in known]
+    if todo and submit is not None and warm is not None:
+        warm()
     spec = BuildSpec(source.key, source.language, settings.dedup.shingle_size,
                      settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes)
     batches = _Batches(spec, submit, batch_size) if submit is not None else None

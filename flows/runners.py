@@ -15,7 +15,7 @@ import itertools
 import multiprocessing
 import multiprocessing.forkserver
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -40,11 +40,12 @@ class Builder:
     submit: SubmitBatch | None
     batch_size: int = PROCESS_BATCH
     description: str = "threads"
+    warm: Callable[[], None] | None = None   # called when an outlet has new pages to fetch
 
 
 class _ProcessPool:
     """Worker processes, started at the first page to build (a run with nothing new starts
-    none).
+    none, nor the server they fork from).
 
     Batches wait in a queue ordered by outlet (in the order outlets sent their first batch)
     and at most two per worker are handed to the processes at a time: outlets are finished
@@ -62,8 +63,6 @@ class _ProcessPool:
             "forkserver" if "forkserver" in methods else "spawn")
         if self.context.get_start_method() == "forkserver":
             self.context.set_forkserver_preload(["flows.stages.preload"])
-            # Start the server now: it warms up while the outlets' feeds are read.
-            multiprocessing.forkserver.ensure_running()
         self.workers = workers
         self.cond = threading.Condition()
         self.queue: list[tuple[int, int, BuildSpec, list[PageJob], Future[list[Built]]]] = []
@@ -73,6 +72,13 @@ class _ProcessPool:
         self.closed = False
         self.pool: ProcessPoolExecutor | None = None
         self.dispatcher: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Start the fork server when the first outlet has new pages: it loads the build
+        stage while they are fetched. Not at the start of the run: loading it is ~0.3 s of
+        CPU that a run with nothing new would spend for nothing, beside its own work."""
+        if self.context.get_start_method() == "forkserver":
+            multiprocessing.forkserver.ensure_running()   # once; later calls only check
 
     def submit(self, spec: BuildSpec, jobs: list[PageJob]) -> Pending:
         done: Future[list[Built]] = Future()
@@ -146,7 +152,7 @@ def open_builder(runner: RunnerSettings) -> Iterator[Builder]:
         pool = _ProcessPool(runner.worker_count())
         try:
             yield Builder(pool.submit, PROCESS_BATCH,
-                          f"{runner.worker_count()} worker processes")
+                          f"{runner.worker_count()} worker processes", pool.warm)
         finally:
             pool.close()
     else:

@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.crawl import Crawl
-from flows.harvest import SubmitBatch, harvest_source
+from flows.harvest import SubmitBatch, Warm, harvest_source
 from flows.settings import Settings, Source
 from flows.stages.article import seed_article
 from flows.stages.fetch import make_client
@@ -89,25 +89,27 @@ def _new_robots(run_id: str) -> list[RobotsCopy]:
     return crawl.robots.take_new() if crawl is not None else []
 
 
-_BUILDERS: dict[str, tuple[SubmitBatch, int]] = {}
+_BUILDERS: dict[str, tuple[SubmitBatch, int, Warm | None]] = {}
 
 
-def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int) -> None:
+def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int,
+                warm: Warm | None = None) -> None:
     """Where this run's harvest tasks send fetched pages to be built (None: build in the
-    fetching threads); set by the flow, which owns the workers (flows/runners.py)."""
+    fetching threads), and what gets them ready when an outlet has new pages; set by the
+    flow, which owns the workers (flows/runners.py)."""
     with _CRAWLS_LOCK:
         _BUILDERS.clear()   # one run at a time per process, as for the crawl state
         if submit is not None:
-            _BUILDERS[run_id] = (submit, batch_size)
+            _BUILDERS[run_id] = (submit, batch_size, warm)
 
 
-def _workers_for(run_id: str) -> tuple[SubmitBatch | None, int]:
+def _workers_for(run_id: str) -> tuple[SubmitBatch | None, int, Warm | None]:
     """The run's workers.
 
     A function rather than inline: a Dask task submitted from `harvest` carries `harvest`
     (pickled by value, being shadowed by its Task), which must not reference the locks."""
     with _CRAWLS_LOCK:
-        return _BUILDERS.get(run_id, (None, 1))
+        return _BUILDERS.get(run_id, (None, 1, None))
 
 
 @task(cache_policy=NO_CACHE)
@@ -127,9 +129,10 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
             return store.known_urls(con, urls)
 
     crawl = crawl_for(run_id, settings, db_path)
-    submit, batch_size = _workers_for(run_id)
+    submit, batch_size, warm = _workers_for(run_id)
     with make_client(settings.fetch) as client:
-        return harvest_source(client, source, settings, is_known, crawl, submit, batch_size)
+        return harvest_source(client, source, settings, is_known, crawl, submit, batch_size,
+                              warm)
 
 
 @task(cache_policy=NO_CACHE)

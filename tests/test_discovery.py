@@ -303,3 +303,26 @@ def test_robots_txt_from_an_earlier_run_is_used_and_only_lasting_answers_are_kep
     assert kept == {"https://b.org": (404, None),
                     "https://d.org": (200, "User-agent: *\nDisallow: /\n")}   # no 503
     assert cache.take_new() == []
+
+
+def test_workers_are_warmed_only_for_an_outlet_with_new_pages(replica: ReplicaServer) -> None:
+    """A run with nothing new starts no build workers, nor the server they fork from."""
+    from concurrent.futures import Future
+
+    from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+
+    def submit(spec: BuildSpec, jobs: list[PageJob]) -> Future[list[Built]]:
+        done: Future[list[Built]] = Future()
+        done.set_result(build_pages(spec, jobs))
+        return done
+
+    source = Source(key="fergana", name="Fergana", feeds=(replica.base_url + "/fergana/rss.xml",))
+    settings = _settings(replica.base_url, source)
+    warmed: list[str] = []
+    with make_client(settings.fetch) as client:
+        h = harvest_source(client, source, settings, lambda urls: set(urls), submit=submit,
+                           warm=lambda: warmed.append("known"))
+        assert h.error is None and h.articles == () and warmed == []
+        h = harvest_source(client, source, settings, lambda urls: set(), submit=submit,
+                           warm=lambda: warmed.append("new"))
+    assert h.articles and warmed == ["new"]
