@@ -20,11 +20,13 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.harvest import Pending, SubmitBatch
 from flows.settings import RunnerSettings
-from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+
+if TYPE_CHECKING:   # the build stage imports trafilatura and langdetect: not on a no-op
+    from flows.stages.page import BuildSpec, Built, PageJob
 
 # Pages per batch: enough to make a submission's cost negligible, few enough that workers
 # start while an outlet is still being fetched. A Dask batch is a Prefect task run, which
@@ -93,6 +95,8 @@ class _ProcessPool:
         return done
 
     def _dispatch(self) -> None:
+        from flows.stages.page import build_pages  # the first batch: the build stage is due
+
         while True:
             with self.cond:
                 while not self.closed and not (

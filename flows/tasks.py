@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duckdb import DuckDBPyConnection
 from prefect import task
@@ -13,14 +14,15 @@ from prefect.cache_policies import NO_CACHE
 from flows.crawl import Crawl
 from flows.harvest import SubmitBatch, Warm, harvest_source
 from flows.settings import Settings, Source
-from flows.stages.article import seed_article
 from flows.stages.fetch import make_client
 from flows.stages.models import Harvest
-from flows.stages.page import BuildSpec, Built, PageJob, build_pages
 from flows.stages.robots import RobotsCopy
 from flows.stages.topics import load_rules
 from warehouse import feed_state, store
 from warehouse.db import opened
+
+if TYPE_CHECKING:   # the build stage imports trafilatura and langdetect: not on a no-op
+    from flows.stages.page import BuildSpec, Built, PageJob
 
 
 def _writer(db_path: Path, migrate: bool = False) -> AbstractContextManager[DuckDBPyConnection]:
@@ -37,7 +39,11 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
         store.load_rules(con, rules)
         feed_state.set_failing_after(con, settings.fetch.failing_after)
         missing = store.missing_seeds(con)
-        seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
+        seeds = []
+        if missing:   # once per warehouse: the build stage is not imported otherwise
+            from flows.stages.article import seed_article
+
+            seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
         return store.store_seeds(con, seeds, settings.dedup.threshold,
                                  settings.dedup.shingle_size)
 
@@ -115,6 +121,8 @@ def _workers_for(run_id: str) -> tuple[SubmitBatch | None, int, Warm | None]:
 @task(cache_policy=NO_CACHE)
 def build_pages_task(spec: BuildSpec, jobs: list[PageJob]) -> list[Built]:
     """One batch of fetched pages -> Articles, on a Dask worker (runner kind "dask")."""
+    from flows.stages.page import build_pages
+
     return build_pages(spec, jobs)
 
 

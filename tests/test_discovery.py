@@ -14,13 +14,14 @@ import pytest
 
 from bench.bench_fetch import page
 from flows import harvest as harvest_module
-from flows.harvest import harvest_source, page_canonical
+from flows.harvest import harvest_source
 from flows.ingest import ingest_flow
 from flows.replica.server import ReplicaServer
 from flows.settings import FetchSettings, Settings, Source
 from flows.stages.discover import FeedParse, parse_listing, parse_sitemap
 from flows.stages.fetch import address_refusal, make_client
 from flows.stages.models import FetchResult
+from flows.stages.page import page_canonical
 from flows.stages.robots import RobotsCache, RobotsCopy
 from flows.status import render_status
 from tests import faults as f
