@@ -9,6 +9,10 @@ CREATE TABLE sitemap_child (
     position  INTEGER NOT NULL,      -- order in the index
     child_url VARCHAR NOT NULL
 );
+-- Validators stored before this table existed do not say which sitemaps are indexes: an
+-- index among them would answer 304 with no children known, for as long as it is unchanged.
+-- Forgotten, they cost each feed and sitemap one full read on the next run.
+DELETE FROM feed_state;
 
 -- robots.txt per origin, as last fetched: used instead of fetching it again while younger
 -- than [fetch] robots_max_age_hours (RFC 9309 2.4: at most 24 hours). Only lasting answers:
