@@ -13,7 +13,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-import apprise
 import httpx
 
 from alerts.compose import Digest, one_line, safe_url, subject
@@ -93,7 +92,11 @@ def redact(url: str) -> str:
 
 
 def send_apprise(url: str, messages: list[str]) -> None:
-    """Send every part through apprise; raise RuntimeError (with apprise's reason) on refusal."""
+    """Send every part through apprise; raise RuntimeError (with apprise's reason) on refusal.
+    apprise is imported here, by the one function that sends through it: every ingest run
+    imports this module for operator alerts, and most have nothing to send."""
+    import apprise
+
     ap = apprise.Apprise()
     if not ap.add(url):
         raise RuntimeError(f"apprise does not understand the URL {redact(url)}")

@@ -1,8 +1,10 @@
 """What every outlet of one run shares while crawling: the politeness gate, the robots.txt
-cache and the conditional-GET validators read from the warehouse."""
+cache, and what the warehouse remembers of earlier runs: the conditional-GET validators, the
+children of sitemap indexes and recent copies of robots.txt."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -12,7 +14,7 @@ from flows.settings import FetchSettings
 from flows.stages.fetch import Resolver, Validators, fetch, resolve
 from flows.stages.models import FetchEvent, FetchResult
 from flows.stages.polite import HostGate
-from flows.stages.robots import RobotsCache
+from flows.stages.robots import RobotsCache, RobotsCopy
 
 
 @dataclass
@@ -20,12 +22,15 @@ class Crawl:
     gate: HostGate
     robots: RobotsCache
     validators: dict[str, Validators] = field(default_factory=dict)
+    children: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index -> sitemaps
     resolver: Resolver = resolve
 
     @classmethod
-    def for_settings(cls, settings: FetchSettings, resolver: Resolver = resolve) -> Crawl:
+    def for_settings(cls, settings: FetchSettings, resolver: Resolver = resolve,
+                     robots: Iterable[RobotsCopy] = ()) -> Crawl:
+        """`robots`: copies of robots.txt from earlier runs, young enough to use."""
         return cls(HostGate(settings.concurrency, settings.per_host, settings.host_delay),
-                   RobotsCache(settings.user_agent), resolver=resolver)
+                   RobotsCache(settings.user_agent, robots), resolver=resolver)
 
 
 def event(source: str, kind: str, res: FetchResult, outcome: str | None = None,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
@@ -24,8 +24,9 @@ from flows.stages.dedup import canonical_url
 from flows.stages.discover import parse_feed, parse_listing, parse_sitemap
 from flows.stages.fetch import decode
 from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Harvest
-from flows.stages.page import BuildSpec, Built, PageJob, build_page
-from flows.stages.page import page_canonical as page_canonical  # re-exported for callers
+
+if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (not on a no-op)
+    from flows.stages.page import BuildSpec, Built, PageJob
 
 # Threads runner: one page built at a time in the process. Building is CPU-bound Python that
 # holds the GIL; dozens of fetching threads building at once only hand the GIL round (38.6 ms
@@ -62,15 +63,15 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             d.errors.append(f"{url}: {res.reason}")
         return res
 
-    def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None
-             ) -> None:
+    def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None,
+             children: tuple[str, ...] = ()) -> None:
         if error:
             d.events.append(event(source.key, kind, res, "hard", error))
             d.errors.append(f"{res.url}: {error}")
             return
         d.ok += 1
         d.events.append(event(source.key, kind, res, reason=f"{len(items)} links"))
-        d.states.append(FeedState(res.url, res.etag, res.last_modified))
+        d.states.append(FeedState(res.url, res.etag, res.last_modified, children))
         for item in items:
             d.items.setdefault(canonical_url(item.url), item)
 
@@ -89,15 +90,22 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             continue
         seen.add(url)
         res = get(url, "sitemap")
-        if not res.ok:
+        if res.outcome == "not_modified":
+            # An unchanged index says nothing about its children: a news sitemap behind it
+            # changes without the index changing. Ask those it listed last time (each with
+            # its own validators, so an unchanged one costs a 304).
+            children = crawl.children.get(url, ())
+        elif res.ok:
+            sm = parse_sitemap(res.body, res.final_url or url, f.max_bytes, since)
+            done("sitemap", res, sm.items, sm.error, sm.children)
+            children = sm.children
+        else:
             continue
-        sm = parse_sitemap(res.body, res.final_url or url, f.max_bytes, since)
-        done("sitemap", res, sm.items, sm.error)
         if depth < f.sitemap_depth:
-            queue += [(c, depth + 1) for c in sm.children]
-        elif sm.children:
+            queue += [(c, depth + 1) for c in children]
+        elif children:
             d.events.append(FetchEvent(source.key, "sitemap", url, "skipped", reason=(
-                f"{len(sm.children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
+                f"{len(children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
                 at=datetime.now(UTC)))
     for url in source.listings:
         res = get(url, "listing")
@@ -115,7 +123,9 @@ class Pending(Protocol):
 
 
 # Sends one batch of fetched pages to the CPU workers (see flows/runners.py).
-SubmitBatch = Callable[[BuildSpec, list[PageJob]], Pending]
+SubmitBatch = Callable[["BuildSpec", list["PageJob"]], Pending]
+# Gets the workers ready, called when an outlet has new pages to fetch (may be called again).
+Warm = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,8 @@ class _Batches:
 def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
           canon: str, item: FeedItem, spec: BuildSpec, index: int, batches: _Batches | None
           ) -> _Page:
+    from flows.stages.page import PageJob, build_page
+
     events: list[FetchEvent] = []
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
     if not res.ok:
@@ -171,9 +183,32 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
     return _Page(tuple(events))
 
 
+def _fetch_and_build(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
+                     todo: list[tuple[str, FeedItem]], submit: SubmitBatch | None,
+                     batch_size: int, warm: Warm | None) -> list[_Page]:
+    """The outlet's new pages, fetched in parallel and built, in feed order."""
+    from flows.stages.page import BuildSpec
+
+    if submit is not None and warm is not None:
+        warm()
+    spec = BuildSpec(source.key, source.language, settings.dedup.shingle_size,
+                     settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes)
+    batches = _Batches(spec, submit, batch_size) if submit is not None else None
+    workers = max(1, min(settings.fetch.concurrency, len(todo)))
+    with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.key}") as pool:
+        pages = list(pool.map(lambda ic: _page(client, source, settings, crawl, ic[1][0],
+                                               ic[1][1], spec, ic[0], batches),
+                              enumerate(todo)))
+    if batches is not None:
+        built = batches.results()
+        pages = [replace(p, built=built[i]) if i in built else p for i, p in enumerate(pages)]
+    return pages
+
+
 def harvest_source(client: httpx.Client, source: Source, settings: Settings,
                    is_known: KnownLookup, crawl: Crawl | None = None,
-                   submit: SubmitBatch | None = None, batch_size: int = 8) -> Harvest:
+                   submit: SubmitBatch | None = None, batch_size: int = 8,
+                   warm: Warm | None = None) -> Harvest:
     """Never raises for what an outlet does: failures become events and an error summary.
 
     Pages are built in the fetching threads, or, given `submit`, sent to workers in batches
@@ -184,17 +219,8 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     candidates = list(d.items)[: settings.fetch.max_articles_per_source]
     known = is_known(candidates) if candidates else set()
     todo = [c for c in candidates if c not in known]
-    spec = BuildSpec(source.key, source.language, settings.dedup.shingle_size,
-                     settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes)
-    batches = _Batches(spec, submit, batch_size) if submit is not None else None
-    workers = max(1, min(settings.fetch.concurrency, len(todo)))
-    with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.key}") as pool:
-        pages = list(pool.map(lambda ic: _page(client, source, settings, crawl, ic[1],
-                                               d.items[ic[1]], spec, ic[0], batches),
-                              enumerate(todo)))
-    if batches is not None:
-        built = batches.results()
-        pages = [replace(p, built=built[i]) if i in built else p for i, p in enumerate(pages)]
+    pages = (_fetch_and_build(client, source, settings, crawl, [(c, d.items[c]) for c in todo],
+                              submit, batch_size, warm) if todo else [])
     events = d.events + [e for p in pages
                          for e in (*p.events, *((p.built.event,) if p.built else ()))]
     articles = [p.built.article for p in pages if p.built and p.built.article]

@@ -63,7 +63,7 @@ def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> I
     with open_builder(settings.runner) as builder:
         logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
                     len(settings.sources), builder.description, db)
-        tasks.use_workers(run_id, builder.submit, builder.batch_size)
+        tasks.use_workers(run_id, builder.submit, builder.batch_size, builder.warm)
         try:
             summaries = _harvest_and_store(settings, db, run_id)
         finally:

@@ -15,6 +15,7 @@ exit, after Prefect has flushed its logs and events (those flush before `atexit`
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import socket
 import subprocess
@@ -22,7 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 
 def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: float,
@@ -62,6 +63,13 @@ class TemporaryAPI:
         # As Prefect's own temporary server: no UI, only the services it needs.
         env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1",
                    PREFECT__SERVER_FINAL="1")
+        # Block types are registered for the UI and for saving blocks, neither of which a
+        # server that lives for one run serves; even when the registry is unchanged, checking
+        # it imports every Prefect collection (prefect-dask pulls in Dask's `distributed`)
+        # and hashes the registry: ~0.5 s of CPU on the path of every run. An operator may
+        # still turn either back on in the environment.
+        env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "false")
+        env.setdefault("PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION", "false")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
@@ -102,6 +110,7 @@ class EarlyAPI:
         if settings.api.url or not settings.server.ephemeral.enabled:
             self.server.stop()
             return None
+        _import_first_call_modules()   # while the server boots
         try:
             self.server.wait(float(settings.server.ephemeral.startup_timeout_seconds))
         except RuntimeError as exc:   # e.g. its port was taken meanwhile: Prefect's own way
@@ -117,12 +126,31 @@ class EarlyAPI:
     def serving(self) -> Iterator[str | None]:
         """`ready()`, and for a flow run on the early server no heartbeats: they let a
         lasting server notice a crashed run, and this one ends with the run. (Prefect stops
-        its heartbeat thread on whole seconds, which costs a short flow run up to 1 s.)"""
+        its heartbeat thread on whole seconds, which costs a short flow run up to 1 s.) Nor
+        the client's API version check, a round trip before the flow run is created: the
+        server is this installation's own Prefect, started by this process."""
         url = self.ready()
         if url is None:
             yield None
             return
-        from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+        from prefect.settings import (
+            PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
+            PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+            temporary_settings,
+        )
 
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
+                                         PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False}):
             yield url
+
+
+# Imported by Prefect only when a process makes its first flow call (fastapi's encoder
+# serialises the flow's parameters: ~0.15 s of CPU), then on the critical path of a run;
+# imported instead while this process only waits for the early server to answer.
+FIRST_CALL_MODULES = ("fastapi.encoders", "prefect.utilities.visualization")
+
+
+def _import_first_call_modules() -> None:
+    for name in FIRST_CALL_MODULES:
+        with suppress(ImportError):   # a later Prefect may not need it: nothing lost
+            importlib.import_module(name)

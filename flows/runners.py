@@ -17,16 +17,18 @@ import multiprocessing.forkserver
 import sys
 import threading
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flows.harvest import Pending, SubmitBatch
 from flows.settings import RunnerSettings
-from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+
+if TYPE_CHECKING:   # the build stage imports trafilatura and langdetect: not on a no-op
+    from flows.stages.page import BuildSpec, Built, PageJob
 
 # Pages per batch: enough to make a submission's cost negligible, few enough that workers
 # start while an outlet is still being fetched. A Dask batch is a Prefect task run, which
@@ -42,6 +44,7 @@ class Builder:
     submit: SubmitBatch | None
     batch_size: int = PROCESS_BATCH
     description: str = "threads"
+    warm: Callable[[], None] | None = None   # called when an outlet has new pages to fetch
 
 
 def _main_imports() -> list[str]:
@@ -60,7 +63,7 @@ def _main_imports() -> list[str]:
 
 class _ProcessPool:
     """Worker processes, started at the first page to build (a run with nothing new starts
-    none).
+    none, nor the server they fork from).
 
     Batches wait in a queue ordered by outlet (in the order outlets sent their first batch)
     and at most two per worker are handed to the processes at a time: outlets are finished
@@ -78,8 +81,6 @@ class _ProcessPool:
             "forkserver" if "forkserver" in methods else "spawn")
         if self.context.get_start_method() == "forkserver":
             self.context.set_forkserver_preload(["flows.stages.preload", *_main_imports()])
-            # Start the server now: it warms up while the outlets' feeds are read.
-            multiprocessing.forkserver.ensure_running()
         self.workers = workers
         self.cond = threading.Condition()
         self.queue: list[tuple[int, int, BuildSpec, list[PageJob], Future[list[Built]]]] = []
@@ -89,6 +90,13 @@ class _ProcessPool:
         self.closed = False
         self.pool: ProcessPoolExecutor | None = None
         self.dispatcher: threading.Thread | None = None
+
+    def warm(self) -> None:
+        """Start the fork server when the first outlet has new pages: it loads the build
+        stage while they are fetched. Not at the start of the run: loading it is ~0.3 s of
+        CPU that a run with nothing new would spend for nothing, beside its own work."""
+        if self.context.get_start_method() == "forkserver":
+            multiprocessing.forkserver.ensure_running()   # once; later calls only check
 
     def submit(self, spec: BuildSpec, jobs: list[PageJob]) -> Pending:
         done: Future[list[Built]] = Future()
@@ -103,6 +111,8 @@ class _ProcessPool:
         return done
 
     def _dispatch(self) -> None:
+        from flows.stages.page import build_pages  # the first batch: the build stage is due
+
         while True:
             with self.cond:
                 while not self.closed and not (
@@ -162,7 +172,7 @@ def open_builder(runner: RunnerSettings) -> Iterator[Builder]:
         pool = _ProcessPool(runner.worker_count())
         try:
             yield Builder(pool.submit, PROCESS_BATCH,
-                          f"{runner.worker_count()} worker processes")
+                          f"{runner.worker_count()} worker processes", pool.warm)
         finally:
             pool.close()
     else:

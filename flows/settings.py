@@ -46,6 +46,7 @@ class FetchSettings:
     per_host: int = 2                # requests in flight per host
     host_delay: float = 0.5          # seconds between request starts to one host
     respect_robots: bool = True
+    robots_max_age_hours: float = 24.0   # a robots.txt this fresh is not fetched again
     max_decompression_ratio: int = 100
     sitemap_depth: int = 2           # sitemap indexes followed this deep
     failing_after: int = 3           # failed runs in a row before an outlet is flagged
@@ -286,6 +287,7 @@ def _parse_sources(path: Path, text: str, raw: Any) -> tuple[Source, ...]:
 
 _CRAWL_KEYS = ("allowed_private_hosts", "connect_timeout", "deadline", "retries", "backoff",
                "retry_after_cap", "per_host", "host_delay", "respect_robots",
+               "robots_max_age_hours",
                "max_decompression_ratio", "sitemap_depth", "failing_after")
 
 
@@ -301,6 +303,11 @@ def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
         out[key] = f.get(key, float, getattr(fd, key))
         if out[key] < 0 or (key in ("connect_timeout", "deadline") and out[key] == 0):
             raise f.fail(key, f"must be > 0, got {out[key]!r}")
+    out["robots_max_age_hours"] = f.get("robots_max_age_hours", float,
+                                        fd.robots_max_age_hours)
+    if not 0 <= out["robots_max_age_hours"] <= 24:   # RFC 9309 2.4: cached at most a day
+        raise f.fail("robots_max_age_hours",
+                     f"must be between 0 and 24, got {out['robots_max_age_hours']!r}")
     for key in ("retries", "sitemap_depth"):
         out[key] = f.get(key, int, getattr(fd, key))
         if out[key] < 0:

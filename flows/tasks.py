@@ -5,21 +5,24 @@ from __future__ import annotations
 import threading
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from duckdb import DuckDBPyConnection
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from flows.crawl import Crawl
-from flows.harvest import SubmitBatch, harvest_source
+from flows.harvest import SubmitBatch, Warm, harvest_source
 from flows.settings import Settings, Source
-from flows.stages.article import seed_article
-from flows.stages.fetch import Validators, make_client
+from flows.stages.fetch import make_client
 from flows.stages.models import Harvest
-from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+from flows.stages.robots import RobotsCopy
 from flows.stages.topics import load_rules
 from warehouse import feed_state, store
 from warehouse.db import opened
+
+if TYPE_CHECKING:   # the build stage imports trafilatura and langdetect: not on a no-op
+    from flows.stages.page import BuildSpec, Built, PageJob
 
 
 def _writer(db_path: Path, migrate: bool = False) -> AbstractContextManager[DuckDBPyConnection]:
@@ -36,7 +39,11 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
         store.load_rules(con, rules)
         feed_state.set_failing_after(con, settings.fetch.failing_after)
         missing = store.missing_seeds(con)
-        seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
+        seeds = []
+        if missing:   # once per warehouse: the build stage is not imported otherwise
+            from flows.stages.article import seed_article
+
+            seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
         return store.store_seeds(con, seeds, settings.dedup.threshold,
                                  settings.dedup.shingle_size)
 
@@ -51,61 +58,89 @@ _CRAWLS: dict[str, Crawl] = {}
 _CRAWLS_LOCK = threading.Lock()
 
 
-def crawl_for(run_id: str, settings: Settings) -> Crawl:
-    """The politeness gate and robots.txt cache shared by every outlet of one run."""
+def crawl_for(run_id: str, settings: Settings, db_path: Path) -> Crawl:
+    """The politeness gate and robots.txt cache shared by every outlet of one run, with what
+    the warehouse remembers for all of its outlets (see `_open_crawl`)."""
     with _CRAWLS_LOCK:
         crawl = _CRAWLS.get(run_id)
         if crawl is None:
             _CRAWLS.clear()   # one run at a time per process: drop the previous run's
-            crawl = _CRAWLS[run_id] = Crawl.for_settings(settings.fetch)
+            crawl = _CRAWLS[run_id] = _open_crawl(settings, db_path)
         return crawl
 
 
-_BUILDERS: dict[str, tuple[SubmitBatch, int]] = {}
+def _open_crawl(settings: Settings, db_path: Path) -> Crawl:
+    """A run's crawl state, read from the warehouse once for every outlet: validators and
+    sitemap children of their discovery URLs, and robots.txt copies young enough to use.
+    One read rather than one per outlet: opening DuckDB costs ~20 ms of CPU, about as much
+    as an outlet whose feeds answer 304 needs for everything else, and the harvest then
+    opens the warehouse only for an outlet that announced links."""
+    sources = settings.sources
+    with _writer(db_path) as con:
+        validators, children = feed_state.load_crawl_state(
+            con, [u for s in sources for u in (*s.feeds, *s.sitemaps, *s.listings)],
+            [u for s in sources for u in s.sitemaps], settings.fetch.sitemap_depth)
+        robots = (feed_state.load_robots(con, settings.fetch.robots_max_age_hours)
+                  if settings.fetch.respect_robots else [])
+    crawl = Crawl.for_settings(settings.fetch, robots=robots)
+    crawl.validators.update(validators)
+    crawl.children.update(children)
+    return crawl
 
 
-def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int) -> None:
+def _new_robots(run_id: str) -> list[RobotsCopy]:
+    """The robots.txt files the run's harvests fetched since the last store, to remember."""
+    with _CRAWLS_LOCK:
+        crawl = _CRAWLS.get(run_id)
+    return crawl.robots.take_new() if crawl is not None else []
+
+
+_BUILDERS: dict[str, tuple[SubmitBatch, int, Warm | None]] = {}
+
+
+def use_workers(run_id: str, submit: SubmitBatch | None, batch_size: int,
+                warm: Warm | None = None) -> None:
     """Where this run's harvest tasks send fetched pages to be built (None: build in the
-    fetching threads); set by the flow, which owns the workers (flows/runners.py)."""
+    fetching threads), and what gets them ready when an outlet has new pages; set by the
+    flow, which owns the workers (flows/runners.py)."""
     with _CRAWLS_LOCK:
         _BUILDERS.clear()   # one run at a time per process, as for the crawl state
         if submit is not None:
-            _BUILDERS[run_id] = (submit, batch_size)
+            _BUILDERS[run_id] = (submit, batch_size, warm)
 
 
-def _workers_for(run_id: str, crawl: Crawl, validators: dict[str, Validators]
-                 ) -> tuple[SubmitBatch | None, int]:
-    """Record the outlet's validators in the run's crawl state; return the run's workers.
+def _workers_for(run_id: str) -> tuple[SubmitBatch | None, int, Warm | None]:
+    """The run's workers.
 
     A function rather than inline: a Dask task submitted from `harvest` carries `harvest`
     (pickled by value, being shadowed by its Task), which must not reference the locks."""
     with _CRAWLS_LOCK:
-        crawl.validators.update(validators)
-        return _BUILDERS.get(run_id, (None, 1))
+        return _BUILDERS.get(run_id, (None, 1, None))
 
 
 @task(cache_policy=NO_CACHE)
 def build_pages_task(spec: BuildSpec, jobs: list[PageJob]) -> list[Built]:
     """One batch of fetched pages -> Articles, on a Dask worker (runner kind "dask")."""
+    from flows.stages.page import build_pages
+
     return build_pages(spec, jobs)
 
 
 @task(cache_policy=NO_CACHE)
 def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "") -> Harvest:
-    """Fetch and process one outlet; reads the warehouse only to skip known URLs and to
-    send the validators of the outlet's feeds. Pages are built in this task's fetching
+    """Fetch and process one outlet; reads the warehouse only to skip known URLs (the
+    validators come with the run's crawl state). Pages are built in this task's fetching
     threads or sent to the run's workers (`use_workers`)."""
 
     def is_known(urls: list[str]) -> set[str]:
         with _writer(db_path) as con:
             return store.known_urls(con, urls)
 
-    crawl = crawl_for(run_id, settings)
-    with _writer(db_path) as con:
-        validators = feed_state.load(con, [*source.feeds, *source.sitemaps, *source.listings])
-    submit, batch_size = _workers_for(run_id, crawl, validators)
+    crawl = crawl_for(run_id, settings, db_path)
+    submit, batch_size, warm = _workers_for(run_id)
     with make_client(settings.fetch) as client:
-        return harvest_source(client, source, settings, is_known, crawl, submit, batch_size)
+        return harvest_source(client, source, settings, is_known, crawl, submit, batch_size,
+                              warm)
 
 
 @task(cache_policy=NO_CACHE)
@@ -120,6 +155,8 @@ def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings:
         # re-read of the feed next run, never a missed article.
         for result in results:
             feed_state.save(con, result.source, result.feed_states)
+        # The last store of a run comes after every harvest: all are remembered.
+        feed_state.save_robots(con, _new_robots(run_id))
         return summaries
 
 

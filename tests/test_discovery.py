@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
@@ -11,12 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from bench.bench_fetch import page
 from flows import harvest as harvest_module
-from flows.harvest import harvest_source, page_canonical
+from flows.harvest import harvest_source
 from flows.ingest import ingest_flow
+from flows.replica.server import ReplicaServer
 from flows.settings import FetchSettings, Settings, Source
 from flows.stages.discover import FeedParse, parse_listing, parse_sitemap
 from flows.stages.fetch import address_refusal, make_client
+from flows.stages.models import FetchResult
+from flows.stages.page import page_canonical
+from flows.stages.robots import RobotsCache, RobotsCopy
 from flows.status import render_status
 from tests import faults as f
 from tests.conftest import dead_port
@@ -202,6 +208,8 @@ def test_gzipped_sitemap_served_as_gzip_is_read() -> None:
                                                         "expected 'host:port'"),
     ("[fetch]\ndeadline = 0\n", "s.toml:2: fetch.deadline: must be > 0"),
     ("[fetch]\nper_host = 0\n", "s.toml:2: fetch.per_host: must be > 0"),
+    ("[fetch]\nrobots_max_age_hours = 48\n",
+     "s.toml:2: fetch.robots_max_age_hours: must be between 0 and 24"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/news"]\n',
      "sources[0].link_pattern: is required with listings"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/"]\nlink_pattern = "("\n',
@@ -215,3 +223,107 @@ def test_crawler_settings_are_validated(tmp_path: Path, text: str, message: str)
     with pytest.raises(ConfigError) as err:
         parse_settings(text + ("" if "[[sources]]" in text else source), tmp_path / "s.toml")
     assert message in str(err.value)
+
+
+def _urlset(*paths: str) -> str:
+    urls = "".join(f"<url><loc>{{{{BASE}}}}{p}</loc></url>" for p in paths)
+    return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
+
+
+def test_unchanged_sitemap_index_still_asks_its_children(
+        prefect_harness: None, tmp_path: Path) -> None:
+    """An index answering 304 says nothing of its children: a news sitemap behind it that
+    changed is read (and its new article stored), the unchanged one costs a 304, and a run
+    with nothing new fetches no article."""
+    site = tmp_path / "site"
+    (site / "news").mkdir(parents=True)
+    for n in range(3):
+        (site / "news" / f"{n}.html").write_bytes(page(900 + n))
+    (site / "sitemap_index.xml").write_text(
+        '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        "<sitemap><loc>{{BASE}}/sm/news.xml</loc></sitemap>"
+        "<sitemap><loc>{{BASE}}/sm/archive.xml</loc></sitemap></sitemapindex>", "utf-8")
+    (site / "sm").mkdir()
+    (site / "sm" / "news.xml").write_text(_urlset("/news/0.html"), "utf-8")
+    (site / "sm" / "archive.xml").write_text(_urlset("/news/1.html"), "utf-8")
+    db = tmp_path / "warehouse.duckdb"
+    with ReplicaServer(site) as srv:
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(f'[fetch]\nallowed_private_hosts = ["{srv.base_url[7:]}"]\n'
+                       f'host_delay = 0.1\n\n[digest]\noutbox = "{tmp_path / "outbox"}"\n\n'
+                       f'[[sources]]\nkey = "indexed"\nname = "Indexed outlet"\n'
+                       f'sitemaps = ["{srv.base_url}/sitemap_index.xml"]\n', "utf-8")
+        first = ingest_flow(str(cfg), str(db))
+        assert first.status == "ok" and first.new_articles == 2
+
+        # A new story in the news sitemap; the index itself is byte for byte the same.
+        (site / "sm" / "news.xml").write_text(_urlset("/news/2.html", "/news/0.html"), "utf-8")
+        srv.hits.clear()
+        srv.not_modified.clear()
+        second = ingest_flow(str(cfg), str(db))
+        assert second.status == "ok" and second.new_articles == 1
+        assert srv.hits["/robots.txt"] == 0    # the first run's answer (404) is a day good
+        assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/archive.xml": 1}
+        assert srv.hits["/sm/news.xml"] == 1 and srv.article_hits() == 1
+        con = connect(db, read_only=True)
+        urls = [u for (u,) in con.execute("SELECT url FROM articles ORDER BY url").fetchall()]
+        con.close()
+        assert [u.rsplit("/", 1)[1] for u in urls if "/news/" in u] == [
+            "0.html", "1.html", "2.html"]
+
+        srv.hits.clear()
+        srv.not_modified.clear()
+        third = ingest_flow(str(cfg), str(db))   # nothing new anywhere
+        assert third.status == "ok" and third.new_articles == 0
+        assert srv.article_hits() == 0
+        assert srv.not_modified == {"/sitemap_index.xml": 1, "/sm/news.xml": 1,
+                                    "/sm/archive.xml": 1}
+
+
+def test_robots_txt_from_an_earlier_run_is_used_and_only_lasting_answers_are_kept() -> None:
+    now = datetime.now(UTC)
+    cache = RobotsCache("migwatch", [RobotsCopy("https://a.org", 200, "User-agent: *\n"
+                                                "Disallow: /private/\n", now)])
+    asked: list[str] = []
+
+    def get(status: int, body: bytes = b"") -> Callable[[str], FetchResult]:
+        def fetch(url: str) -> FetchResult:
+            asked.append(url)
+            outcome = "ok" if status == 200 else ("soft" if status >= 500 else "hard")
+            return FetchResult(url, outcome, http_status=status, body=body)
+        return fetch
+
+    assert cache.check("https://a.org/private/x", get(200)) == (False, None)   # not asked
+    assert cache.check("https://a.org/news/1", get(200))[0] is True
+    assert cache.check("https://b.org/x", get(404))[0] is True                 # missing
+    assert cache.check("https://c.org/x", get(503))[0] is False                # for now
+    assert cache.check("https://d.org/x", get(200, b"User-agent: *\nDisallow: /\n"))[0] is False
+    assert asked == ["https://b.org/robots.txt", "https://c.org/robots.txt",
+                     "https://d.org/robots.txt"]
+    kept = {c.origin: (c.http_status, c.text) for c in cache.take_new()}
+    assert kept == {"https://b.org": (404, None),
+                    "https://d.org": (200, "User-agent: *\nDisallow: /\n")}   # no 503
+    assert cache.take_new() == []
+
+
+def test_workers_are_warmed_only_for_an_outlet_with_new_pages(replica: ReplicaServer) -> None:
+    """A run with nothing new starts no build workers, nor the server they fork from."""
+    from concurrent.futures import Future
+
+    from flows.stages.page import BuildSpec, Built, PageJob, build_pages
+
+    def submit(spec: BuildSpec, jobs: list[PageJob]) -> Future[list[Built]]:
+        done: Future[list[Built]] = Future()
+        done.set_result(build_pages(spec, jobs))
+        return done
+
+    source = Source(key="fergana", name="Fergana", feeds=(replica.base_url + "/fergana/rss.xml",))
+    settings = _settings(replica.base_url, source)
+    warmed: list[str] = []
+    with make_client(settings.fetch) as client:
+        h = harvest_source(client, source, settings, lambda urls: set(urls), submit=submit,
+                           warm=lambda: warmed.append("known"))
+        assert h.error is None and h.articles == () and warmed == []
+        h = harvest_source(client, source, settings, lambda urls: set(), submit=submit,
+                           warm=lambda: warmed.append("new"))
+    assert h.articles and warmed == ["new"]

@@ -25,6 +25,17 @@ def test_a_run_that_builds_no_article_does_not_import_minhash_or_scipy() -> None
     assert out.strip() == "[]"
 
 
+def test_the_run_command_imports_no_parser_or_sender_it_may_not_use() -> None:
+    """Extraction, language detection and feed parsing are imported when a page is built or
+    a feed is read in full, apprise when a chat alert is sent: a no-op run does neither."""
+    code = ("import sys, flows.cli, flows.ingest\n"
+            "print(sorted(m for m in ('trafilatura', 'langdetect', 'feedparser', 'apprise',"
+            " 'lxml.html') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_migwatch_run_starts_prefect_api_early_records_the_run_and_stops_it(
         demo_cfg: Path, db_path: Path, replica: ReplicaServer) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}

@@ -125,3 +125,22 @@ def test_a_killed_writer_leaves_whole_batches_only(tmp_path: Path) -> None:
     assert con.execute("SELECT count(*) FROM doc WHERE source = 'test'").fetchone() == (2,)
     assert con.execute("SELECT DISTINCT run_id FROM source_run").fetchall() == [("run-1",)]
     assert con.execute("SELECT count(*) FROM doc_band").fetchone() == (2 * 42,)
+
+
+def test_validators_from_before_sitemap_children_are_forgotten(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An index whose validators were kept before its children were remembered would answer
+    304 with no child known: migration 0012 forgets them (one full read of each feed)."""
+    before = tmp_path / "migrations"
+    before.mkdir()
+    for f in wdb.MIGRATIONS.glob("*.sql"):
+        if int(f.name[:4]) < 12:
+            (before / f.name).write_text(f.read_text())
+    monkeypatch.setattr(wdb, "MIGRATIONS", before)
+    con = wdb.connect(tmp_path / "w.duckdb")
+    con.execute("INSERT INTO feed_state VALUES ('https://e.org/sitemap_index.xml', 'e', "
+                "'\"v1\"', NULL, now())")
+    monkeypatch.undo()
+    assert "0012_crawl_memory" in wdb.migrate(con)
+    assert con.execute("SELECT count(*) FROM feed_state").fetchone() == (0,)
+    con.close()

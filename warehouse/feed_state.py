@@ -1,13 +1,16 @@
-"""Conditional-GET validators per discovery URL (table `feed_state`, migration 0002), and the
+"""What the crawler remembers between runs: conditional-GET validators per discovery URL
+(table `feed_state`, migration 0002), the children each sitemap index listed (table
+`sitemap_child`) and robots.txt per origin (table `robots_txt`, both migration 0012); and the
 health threshold the `failing_outlets` view reads."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
 from flows.stages.models import FeedState
+from flows.stages.robots import RobotsCopy
 from warehouse.db import insert_many, transaction
 
 Validators = tuple[str | None, str | None]
@@ -21,17 +24,72 @@ def load(con: duckdb.DuckDBPyConnection, urls: list[str]) -> dict[str, Validator
     return {url: (etag, modified) for url, etag, modified in rows}
 
 
+def load_children(con: duckdb.DuckDBPyConnection, urls: list[str]
+                  ) -> dict[str, tuple[str, ...]]:
+    """The sitemaps each of these indexes listed when last read in full (absent: none)."""
+    if not urls:
+        return {}
+    rows = con.execute("SELECT index_url, list(child_url ORDER BY position) FROM sitemap_child "
+                       "WHERE index_url IN (SELECT unnest(?::VARCHAR[])) GROUP BY index_url",
+                       [urls]).fetchall()
+    return {url: tuple(children) for url, children in rows}
+
+
+def load_crawl_state(con: duckdb.DuckDBPyConnection, urls: list[str], sitemaps: list[str],
+                     depth: int) -> tuple[dict[str, Validators], dict[str, tuple[str, ...]]]:
+    """Validators of discovery URLs and of the sitemaps their indexes listed, down to
+    `depth` levels of indexes, with those lists: what discovery needs to ask the children of
+    an index that answers 304 (each with its own validators)."""
+    validators = load(con, urls)
+    children: dict[str, tuple[str, ...]] = {}
+    frontier = list(sitemaps)
+    for _level in range(depth):
+        found = load_children(con, [u for u in frontier if u not in children])
+        if not found:
+            break
+        children.update(found)
+        frontier = [c for kids in found.values() for c in kids]
+        validators.update(load(con, [u for u in frontier if u not in validators]))
+    return validators, children
+
+
 def save(con: duckdb.DuckDBPyConnection, source: str, states: tuple[FeedState, ...]) -> None:
-    """Remember the validators of URLs answered in full; a URL without any is forgotten."""
+    """Remember the validators of URLs answered in full, and an index's children; a URL
+    without validators is forgotten (it is read in full every run, children included)."""
     if not states:
         return
     now = datetime.now(UTC)
+    urls = [s.url for s in states]
+    kept = [s for s in states if s.etag or s.last_modified]
     with transaction(con):
-        con.execute("DELETE FROM feed_state WHERE url IN (SELECT unnest(?::VARCHAR[]))",
-                    [[s.url for s in states]])
+        con.execute("DELETE FROM feed_state WHERE url IN (SELECT unnest(?::VARCHAR[]))", [urls])
+        con.execute("DELETE FROM sitemap_child WHERE index_url IN (SELECT unnest(?::VARCHAR[]))",
+                    [urls])
         insert_many(con, "INSERT INTO feed_state VALUES (?, ?, ?, ?, ?)",
-                    [[s.url, source, s.etag, s.last_modified, now] for s in states
-                     if s.etag or s.last_modified])
+                    [[s.url, source, s.etag, s.last_modified, now] for s in kept])
+        insert_many(con, "INSERT INTO sitemap_child VALUES (?, ?, ?)",
+                    [[s.url, i, child] for s in kept for i, child in enumerate(s.children)])
+
+
+def load_robots(con: duckdb.DuckDBPyConnection, max_age_hours: float) -> list[RobotsCopy]:
+    """The robots.txt copies fetched less than `max_age_hours` ago (0: none)."""
+    if max_age_hours <= 0:
+        return []
+    since = datetime.now(UTC) - timedelta(hours=max_age_hours)
+    rows = con.execute("SELECT origin, http_status, text, fetched_at FROM robots_txt "
+                       "WHERE fetched_at > ?", [since]).fetchall()
+    return [RobotsCopy(*row) for row in rows]
+
+
+def save_robots(con: duckdb.DuckDBPyConnection, copies: list[RobotsCopy]) -> None:
+    if not copies:
+        return
+    with transaction(con):
+        con.execute("DELETE FROM robots_txt WHERE origin IN (SELECT unnest(?::VARCHAR[]))",
+                    [[c.origin for c in copies]])
+        insert_many(con, "INSERT INTO robots_txt VALUES (?, ?, ?, ?)",
+                    [[c.origin, c.http_status, c.text, c.fetched_at]
+                     for c in {c.origin: c for c in copies}.values()])
 
 
 def set_failing_after(con: duckdb.DuckDBPyConnection, runs: int) -> None:

@@ -2,7 +2,9 @@
 
 Feeds are parsed by feedparser, after defusedxml has checked that the bytes declare no
 entities and reference nothing external (billion laughs, XXE); sitemaps by defusedxml itself;
-listing pages by lxml's HTML parser. Nothing here touches the network.
+listing pages by lxml's HTML parser. Nothing here touches the network. feedparser, lxml.html
+and the date parser (trafilatura's module) are imported by the function that needs them: a
+run whose feeds all answer 304 parses nothing and needs none of them.
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import ParseError
 
 import defusedxml.ElementTree as safe_et
-import feedparser
-import lxml.html
 from defusedxml import DefusedXmlException
 
-from flows.stages.extract import parse_datetime
 from flows.stages.models import FeedItem
+
+if TYPE_CHECKING:
+    import feedparser
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ def parse_feed(body: bytes, feed_url: str) -> FeedParse:
     feedparser tolerates small faults (the `bozo` flag); we keep whatever entries it
     recovered and report a feed as broken only when it recovered none.
     """
+    import feedparser
+
     unsafe = xml_refusal(body)
     if unsafe:
         return FeedParse((), unsafe)
@@ -105,6 +110,8 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
 
     Entries whose lastmod/publication date is before `since` are dropped (the lookback).
     """
+    from flows.stages.extract import parse_datetime
+
     if body.startswith(b"\x1f\x8b"):
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -146,6 +153,9 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
 
 def parse_listing(html: str, page_url: str, pattern: str) -> tuple[FeedItem, ...]:
     """Links on an HTML listing page whose absolute URL matches `pattern`, in page order."""
+    import lxml.etree
+    import lxml.html
+
     try:
         doc = lxml.html.document_fromstring(html)
     except (ValueError, lxml.etree.ParserError):

@@ -126,3 +126,4 @@ class FeedState:
     url: str
     etag: str | None = None
     last_modified: str | None = None
+    children: tuple[str, ...] = ()     # a sitemap index: the sitemaps it listed
