@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import importlib.metadata
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import closing, contextmanager, suppress
+from pathlib import Path
 
 
 def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: float,
@@ -53,8 +57,54 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+MIGRATED = "migwatch-prefect-migrated.json"   # in PREFECT_HOME, next to prefect.db
+
+
+def _default_prefect_db() -> Path | None:
+    """Prefect's own SQLite database in PREFECT_HOME, unless anything we can see configures
+    another database (then None: the server migrates as it always does)."""
+    if any("DATABASE" in k or k == "PREFECT_PROFILES_PATH"
+           for k in os.environ if k.startswith("PREFECT_")):
+        return None
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    for config in (home / "profiles.toml", Path("prefect.toml")):
+        with suppress(OSError):
+            if "database" in config.read_text(errors="replace").lower():
+                return None
+    with suppress(OSError):
+        if "tool.prefect" in Path("pyproject.toml").read_text(errors="replace"):
+            return None
+    return home / "prefect.db"
+
+
+def _schema_revision(db: Path) -> str | None:
+    """The Alembic revision Prefect's database is at (None: no database, or not readable)."""
+    if not db.exists():
+        return None
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
+            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def _migrated_as(db: Path) -> dict[str, str | None]:
+    """What this installation's Prefect left its database at: (Prefect version, revision)."""
+    return {"prefect": importlib.metadata.version("prefect"), "revision": _schema_revision(db)}
+
+
 class TemporaryAPI:
-    """A Prefect API server child on 127.0.0.1, stopped when this process exits."""
+    """A Prefect API server child on 127.0.0.1, stopped when this process exits.
+
+    Migrating Prefect's database on start is skipped when this installation's Prefect has
+    already migrated it: Alembic loads all of Prefect's 100-odd migration scripts to find
+    there is nothing to do, ~0.5 s of the server's boot, which is on the critical path of
+    every `migwatch run`. The proof is a note in PREFECT_HOME written after a migrating start
+    (Prefect's version and the database's revision) that must match both the installed
+    Prefect and the revision the database is at now; anything else (an upgrade, a new or reset
+    database, a database configured elsewhere) migrates as Prefect always does.
+    """
 
     def __init__(self) -> None:
         port = free_port()
@@ -70,6 +120,15 @@ class TemporaryAPI:
         # still turn either back on in the environment.
         env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "false")
         env.setdefault("PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION", "false")
+        self.db = _default_prefect_db()
+        self.migrates = True
+        if self.db is not None:
+            note = self.db.parent / MIGRATED
+            with suppress(OSError, ValueError):
+                seen = json.loads(note.read_text(encoding="utf-8"))
+                self.migrates = not seen.get("revision") or seen != _migrated_as(self.db)
+        if not self.migrates:
+            env["PREFECT_API_DATABASE_MIGRATE_ON_START"] = "false"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
@@ -77,8 +136,13 @@ class TemporaryAPI:
         atexit.register(self.stop)
 
     def wait(self, timeout: float) -> None:
-        """Block until the server answers its health check."""
+        """Block until the server answers its health check (having migrated its database,
+        if it did: note that)."""
         wait_for_health(self.proc, self.url, timeout, 0.05, "Prefect's temporary API server")
+        if self.migrates and self.db is not None:
+            with suppress(OSError):
+                (self.db.parent / MIGRATED).write_text(json.dumps(_migrated_as(self.db)),
+                                                        encoding="utf-8")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -4,10 +4,12 @@ Prefect's own would and gone when the command ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,33 @@ def test_with_prefect_api_url_set_nothing_is_started(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     api = EarlyAPI()
     assert api.server is None and api.ready() is None
+
+
+def test_the_temporary_api_migrates_prefects_database_only_when_it_must(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A migrating start leaves a note; the next start skips Alembic while the installed
+    Prefect and the database's revision still match it, and migrates again otherwise."""
+    from flows.prefect_api import MIGRATED, TemporaryAPI
+
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+    def start() -> TemporaryAPI:
+        api = TemporaryAPI()
+        try:
+            api.wait(120)
+            with urllib.request.urlopen(f"{api.url}/flows/filter", data=b"{}") as resp:
+                assert resp.status == 200   # the schema is there: the API can query it
+        finally:
+            api.stop()
+        return api
+
+    assert start().migrates   # a new database
+    note = json.loads((tmp_path / MIGRATED).read_text("utf-8"))
+    assert note["revision"] and note["prefect"]
+    assert not start().migrates
+    (tmp_path / MIGRATED).write_text(json.dumps({**note, "prefect": "0.0.1"}), "utf-8")
+    assert start().migrates   # another Prefect wrote the note: an upgrade
+    assert not start().migrates
+    (tmp_path / "prefect.db").unlink()
+    assert start().migrates   # the database was removed: created anew

@@ -22,7 +22,6 @@ TRACKING = re.compile(
     r"^(utm_\w+|fbclid|gclid|dclid|gbraid|wbraid|yclid|msclkid|mc_cid|mc_eid|_ga|_gl|igshid|"
     r"ref_src|ref_url|at_medium|at_campaign|at_campaign_type|spm|s_cid|cmpid|rss|from_rss)$",
     re.I)
-_MERSENNE = np.uint64((1 << 61) - 1)   # datasketch's legacy scheme
 _MAX32 = (1 << 32) - 1
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -89,7 +88,7 @@ def _permutations() -> tuple[str, np.ndarray, np.ndarray]:
 
     template = MinHash(num_perm=NUM_PERM, seed=1)
     a, b = template.permutations
-    return getattr(template, "scheme", "legacy"), a, b
+    return str(getattr(template, "scheme", "legacy")), a, b
 
 
 def signature(shingle_set: set[str]) -> np.ndarray:
@@ -98,16 +97,12 @@ def signature(shingle_set: set[str]) -> np.ndarray:
     bands depend on it. Computed here with one array operation instead of datasketch's call
     per shingle (tests/test_dedup.py compares the two)."""
     scheme, a, b = _permutations()
+    if scheme != "affine32":   # datasketch 2.x's default (pyproject pins 2.x)
+        raise ValueError(f"datasketch MinHash scheme {scheme!r} is not supported")
     if not shingle_set:
-        return np.full(NUM_PERM, _MAX32, dtype=np.uint64 if scheme == "legacy" else a.dtype)
+        return np.full(NUM_PERM, _MAX32, dtype=a.dtype)
     hv = np.frombuffer(b"".join([hashlib.sha1(s.encode("utf-8")).digest()[:4]
                                  for s in shingle_set]), dtype="<u4")
-    if scheme == "legacy":
-        column = hv.astype(np.uint64).reshape(-1, 1)
-        phv = ((column * a + b) % _MERSENNE) & np.uint64(_MAX32)
-        return np.minimum(np.full(NUM_PERM, _MAX32, dtype=np.uint64), phv.min(axis=0))
-    if scheme != "affine32":
-        raise ValueError(f"datasketch MinHash scheme {scheme!r} is not supported")
     h = hv.astype(np.uint32)   # MurmurHash3's finalizer, as datasketch mixes the input
     h = h ^ (h >> np.uint32(16))
     h = h * np.uint32(0x85EBCA6B)
