@@ -56,9 +56,10 @@ class FetchSettings:
 class DedupSettings:
     threshold: float = 0.5  # chosen on tests/data/dup_eval.jsonl (bench/eval_dedup.py)
     shingle_size: int = 4
-    # Near-copies are looked for among articles stored in the last N days and the seeds;
-    # None: among everything stored. Exact copies (URL, text hash) are always found.
-    window_days: int | None = None
+    # Near-copies are looked for among articles stored in the last N days and the seeds, so
+    # that the search costs a year's articles however old the warehouse grows; None (0 in
+    # the file): among everything stored. Exact copies (URL, text hash) are always found.
+    window_days: int | None = 365
 
 
 @dataclass(frozen=True)
@@ -362,10 +363,10 @@ def parse_settings(text: str, path: Path) -> Settings:
     shingle = d.get("shingle_size", int, DedupSettings.shingle_size)
     if not 2 <= shingle <= 9:
         raise d.fail("shingle_size", f"must be between 2 and 9, got {shingle}")
-    window = d.get("window_days", int, None)
-    if window is not None and window < 1:
-        raise d.fail("window_days", f"must be at least 1 (absent: no window), got {window}")
-    dedup = DedupSettings(threshold=threshold, shingle_size=shingle, window_days=window)
+    window = d.get("window_days", int, DedupSettings.window_days or 0)
+    if window < 0:
+        raise d.fail("window_days", f"must be 0 (no window) or more, got {window}")
+    dedup = DedupSettings(threshold=threshold, shingle_size=shingle, window_days=window or None)
 
     g = _Reader(path, text, top.get("digest", dict, {}), "digest", "digest")
     g.check_keys({"recipients", "sender", "outbox", "max_items_per_topic", "window_days"})

@@ -30,6 +30,12 @@ def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
     s = parse_settings(MINIMAL, tmp_path / "s.toml")
     assert s.sources[0].feeds == ("https://example.org/rss",)
     assert s.fetch.timeout > 0 and s.dedup.threshold == 0.5
+    assert s.dedup.window_days == 365
+
+
+def test_a_zero_dedup_window_searches_everything(tmp_path: Path) -> None:
+    s = parse_settings("[dedup]\nwindow_days = 0\n" + MINIMAL, tmp_path / "s.toml")
+    assert s.dedup.window_days is None
 
 
 @pytest.mark.parametrize(
@@ -43,7 +49,7 @@ def test_minimal_file_gets_defaults(tmp_path: Path) -> None:
         (MINIMAL.replace('key = "one"', 'key = "Bad Key"'), r"sources\[0\]\.key: 'Bad Key'"),
         (MINIMAL + MINIMAL, r"sources\[1\]\.key: 'one' is used twice"),
         ("[dedup]\nthreshold = 2.0\n" + MINIMAL, r"dedup\.threshold: must be between"),
-        ("[dedup]\nwindow_days = 0\n" + MINIMAL, r"dedup\.window_days: must be at least 1"),
+        ("[dedup]\nwindow_days = -1\n" + MINIMAL, r"dedup\.window_days: must be 0 \(no window\)"),
         ("[digest]\nrecipients = ['not-an-address']\n" + MINIMAL, r"not an email address"),
         ("[surprise]\n" + MINIMAL, r"surprise: unknown key"),
         ("", r"at least one \[\[sources\]\]"),
