@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import tempfile
@@ -61,8 +62,8 @@ def _descendants(pid: int) -> list[int]:
 
 def cpu_by_role(skip: int | None) -> dict[str, float]:
     """CPU seconds so far of this process ("flow": fetching, the writer, Prefect's client),
-    Prefect's API server and everything else it started ("workers"), but `skip`; ended
-    children count through their parent's cutime/cstime."""
+    Prefect's API server and everything else it started ("workers"), but `skip`; children
+    that have ended count through their parent's cutime/cstime."""
     out = {"flow": 0.0, "workers": 0.0, "prefect api": 0.0}
     tick = os.sysconf("SC_CLK_TCK")
     for pid in _descendants(os.getpid()):
@@ -73,11 +74,13 @@ def cpu_by_role(skip: int | None) -> dict[str, float]:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        seconds = sum(int(f) for f in fields[11:15]) / tick
-        role = "flow" if pid == os.getpid() else (
-            "prefect api" if b"uvicorn" in cmd or b"prefect" in cmd.split(b"\0")[-1]
-            else "workers")
-        out[role] += seconds
+        own, ended = (sum(int(f) for f in fields[i:i + 2]) / tick for i in (11, 13))
+        if pid == os.getpid():   # children that have ended (a Dask cluster's) are workers
+            out["flow"] += own
+            out["workers"] += ended
+            continue
+        api = b"uvicorn" in cmd or b"prefect" in cmd.split(b"\0")[-1]
+        out["prefect api" if api else "workers"] += own + ended
     return out
 
 
@@ -130,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print("needs two CPUs (one for the ingest, one for the replica's servers)")
         return 2
     one, other = {min(ALL_CPUS)}, ALL_CPUS - {min(ALL_CPUS)}
+    logging.getLogger("distributed").setLevel(logging.WARNING)   # the local cluster's chatter
     from prefect.testing.utilities import prefect_test_harness
 
     with tempfile.TemporaryDirectory() as tmp_name:
