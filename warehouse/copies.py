@@ -77,16 +77,13 @@ class CopyFinder:
                 self.exact[text_hash] = int(root)
                 self.first[int(root)] = (not is_seed, _utc(at), int(root))
         self.stored: dict[int, Counter[int]] = defaultdict(Counter)
-        items: list[int] = []
-        keys: list[int] = []
-        for i, art in enumerate(batch):
-            mine = band_keys(art.bands)
-            items += [i] * len(mine)
-            keys += mine
+        self.keys = [band_keys(art.bands) for art in batch]   # what doc_band will hold
+        items = [i for i, mine in enumerate(self.keys) for _key in mine]
         if items:
             for item, doc_id, shared in con.execute(
                     sql("dedup_candidates").format(bands=_bands_in_window(con, window_days)),
-                    {"items": items, "keys": keys}).fetchall():
+                    {"items": items, "keys": [k for mine in self.keys for k in mine]}
+                    ).fetchall():
                 self.stored[int(item)][int(doc_id)] += int(shared)
         self.in_batch: dict[int, list[int]] = defaultdict(list)
         self.held: dict[int, _Held] = {}
@@ -99,7 +96,7 @@ class CopyFinder:
         if not art.bands:
             return None, None
         shared = Counter(self.stored.get(i, Counter()))
-        for key in band_keys(art.bands):
+        for key in self.keys[i]:
             for doc_id in self.in_batch.get(key, ()):
                 shared[doc_id] += 1
         ids = [doc for doc, _n in shared.most_common(MAX_CANDIDATES)]
@@ -132,5 +129,5 @@ class CopyFinder:
         self.held[doc_id] = _Held(art.text, root)
         if root == doc_id:
             self.first[doc_id] = (not art.is_seed, _utc(at), doc_id)
-        for key in band_keys(art.bands):
+        for key in self.keys[i]:
             self.in_batch[key].append(doc_id)

@@ -15,7 +15,7 @@ import duckdb
 from flows.stages import figures
 from flows.stages.models import Article, FetchEvent, Harvest
 from flows.stages.topics import TopicRules, rule_rows
-from warehouse.copies import CopyFinder, band_keys
+from warehouse.copies import CopyFinder
 from warehouse.db import columns, insert_many, int_list, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
@@ -24,6 +24,8 @@ DOC_COLUMNS = ("id", "source", "url", "canonical_url", "title", "author", "publi
                "is_seed", "duplicate_of", "similarity", "run_id")
 FIGURE_COLUMNS = ("doc_id", "seq", "value", "value_high", "unit", "counted", "year", "raw",
                   "sentence")
+FETCH_EVENT_COLUMNS = ("source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",
+                       "elapsed_ms", "logged_at")   # and run_id, the same for every row
 
 
 @dataclass(frozen=True)
@@ -142,9 +144,10 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
     ids = sorted(int(r[0]) for r in con.execute(
         "SELECT nextval('doc_id_seq') FROM range(?)", [len(fresh)]).fetchall())
     finder = CopyFinder(con, fresh, threshold, shingle_size, window_days)
+    pairs = list(zip(fresh, ids, strict=True))
     stored: dict[str, StoredArticle] = {}
     rows: list[tuple] = []
-    for i, (art, doc_id) in enumerate(zip(fresh, ids, strict=True)):
+    for i, (art, doc_id) in enumerate(pairs):
         fetched_at = art.fetched_at or now()
         original, similarity = finder.original(i)
         finder.added(i, doc_id, original if original is not None else doc_id,
@@ -154,18 +157,16 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
                      art.text_hash, art.n_words, art.is_seed, original, similarity, run_id))
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
     con.execute(sql("insert_docs"), columns(DOC_COLUMNS, rows))
-    band_rows = [(key, doc_id) for art, doc_id in zip(fresh, ids, strict=True)
-                 for key in band_keys(art.bands)]
+    band_rows = [(key, doc_id) for i, doc_id in enumerate(ids) for key in finder.keys[i]]
     if band_rows:
         keys, owners = zip(*band_rows, strict=True)
         con.execute("INSERT INTO doc_band SELECT unnest($k::UBIGINT[]), unnest($d::BIGINT[])",
                     {"k": list(keys), "d": list(owners)})
-    for art, doc_id in zip(fresh, ids, strict=True):
+    for art, doc_id in pairs:
         if art.raw_html is not None:
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
                         [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
-    store_figures(con, [(doc_id, art.title, art.text, art.figures)
-                        for art, doc_id in zip(fresh, ids, strict=True)])
+    store_figures(con, [(doc_id, art.title, art.text, art.figures) for art, doc_id in pairs])
     # The first article with a URL is stored, later ones are not: pop, so they get None.
     return [stored.pop(art.canonical_url, None) for art in batch]
 
@@ -217,12 +218,10 @@ def insert_fetch_events(con: duckdb.DuckDBPyConnection, run_id: str,
     """The fetch log's rows in one statement: an ingest logs one per page, and executemany
     costs ~0.3 ms a row."""
     if events:
-        con.execute(sql("insert_fetch_events"), {
-            "run": run_id, "source": [e.source for e in events], "kind": [e.kind for e in events],
-            "url": [e.url for e in events], "outcome": [e.outcome for e in events],
-            "status": [e.http_status for e in events], "reason": [e.reason for e in events],
-            "bytes": [e.n_bytes for e in events], "ms": [e.elapsed_ms for e in events],
-            "at": [e.at or now() for e in events]})
+        rows = [(e.source, e.kind, e.url, e.outcome, e.http_status, e.reason, e.n_bytes,
+                 e.elapsed_ms, e.at or now()) for e in events]
+        con.execute(sql("insert_fetch_events"),
+                    {"run_id": run_id, **columns(FETCH_EVENT_COLUMNS, rows)})
 
 
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
