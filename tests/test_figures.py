@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
 
+from flows.stages import figures
 from flows.stages.article import seed_article
 from flows.stages.figures import extract_figures
 from tests.helpers import article, memory_warehouse
@@ -65,6 +68,25 @@ def test_the_figures_analysts_track_are_found_in_the_seeds() -> None:
     assert (1e9, "USD", "remittances", None) in found
     assert (46, "percent", "construction", None) in found
     assert len(found) >= 20
+
+
+def test_one_scan_finds_the_counting_words_each_keys_own_scan_finds() -> None:
+    """_counting_words scans once for all keys; each key's own finditer is the reference,
+    over every sentence of the seeds and the labelled topic articles (three languages)."""
+    texts = [p.read_text(encoding="utf-8") for p in store.seed_files()]
+    for name in ("topic_eval.jsonl", "topic_heldout.jsonl"):
+        for line in (Path(__file__).parent / "data" / name).read_text("utf-8").splitlines():
+            row = json.loads(line)
+            texts.append(f"{row.get('title') or ''}\n{row['text']}")
+    texts.append("Денежных переводов мигрантов, депортированных; banned re-entry bans, "
+                 "манъи вуруд, муҳоҷирони манъшуда, workers in Russia, в России.")
+    sentences = [" ".join(s.split()) for t in texts for s in figures.sentences(t)]
+    assert len(sentences) > 700
+    for sentence in sentences:
+        expected = tuple((key, m.start(), m.end()) for key, pattern in figures._COUNTED
+                         for m in re.finditer(rf"(?<!\w)(?:{pattern})", sentence,
+                                              re.IGNORECASE))
+        assert figures._counting_words(sentence) == expected, sentence
 
 
 def test_figures_are_stored_with_the_article_and_shown_in_the_view(tmp_path: Path) -> None:
