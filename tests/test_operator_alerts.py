@@ -356,7 +356,9 @@ def test_the_ingest_flow_alerts_after_its_run_and_a_failed_alert_never_fails_it(
         hook.fail = set()
         second = ingest_flow(str(demo_cfg), str(db_path))
         assert second.status == "partial" and second.new_articles == 0
-        assert [[(e["source"], e["event"]) for e in body["incidents"]]
+        # Failing incidents only: the replica's articles have fixed dates, so a few days
+        # after they were written its outlets have also "gone quiet" (outlet_activity).
+        assert [[(e["source"], e["event"]) for e in body["incidents"] if e["kind"] == "failing"]
                 for _, body in hook.posts] == [[("dead", "opened")]]
     # raw HTML through the whole flow: one row per stored article, byte for byte as served
     kept = _rows(db_path, "SELECT d.url, h.html FROM doc_html h JOIN doc d ON d.id = h.doc_id")
