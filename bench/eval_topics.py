@@ -111,6 +111,7 @@ def predict(rules_path: Path, examples: list[Example]) -> tuple[list[str], list[
                 if stored is None:
                     raise ValueError(f"example {ex.id!r} was not stored")
                 doc_ids[stored.id] = ex
+        with transaction(con):
             store.apply_topics(con, None)
         found: dict[int, dict[str, tuple[int, list[str]]]] = defaultdict(dict)
         for doc_id, topic, score, evidence in con.execute(

@@ -188,11 +188,13 @@ def _fetch_and_build(client: httpx.Client, source: Source, settings: Settings, c
                      batch_size: int, warm: Warm | None) -> list[_Page]:
     """The outlet's new pages, fetched in parallel and built, in feed order."""
     from flows.stages.page import BuildSpec
+    from flows.stages.topics import rule_terms_in
 
     if submit is not None and warm is not None:
         warm()
     spec = BuildSpec(source.key, source.language, settings.dedup.shingle_size,
-                     settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes)
+                     settings.storage.keep_raw_html, settings.storage.raw_html_max_bytes,
+                     rule_terms_in(settings.topics_path))
     batches = _Batches(spec, submit, batch_size) if submit is not None else None
     workers = max(1, min(settings.fetch.concurrency, len(todo)))
     with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.key}") as pool:

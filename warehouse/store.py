@@ -14,6 +14,7 @@ import duckdb
 
 from flows.stages import figures
 from flows.stages.models import Article, FetchEvent, Harvest
+from flows.stages.topic_match import Hit, RuleTerms, matcher
 from flows.stages.topics import TopicRules, rule_rows
 from warehouse.copies import CopyFinder
 from warehouse.db import columns, insert_many, int_list, sql, transaction
@@ -74,35 +75,77 @@ def load_rules(con: duckdb.DuckDBPyConnection, rules: TopicRules) -> None:
         con.execute("DELETE FROM topic_settings")
         insert_many(con, "INSERT INTO topic VALUES (?, ?, ?, ?)",
                         [[t.key, t.label, t.description, t.min_score] for t in rules.topics])
-        insert_many(con, "INSERT INTO topic_rule VALUES (?, ?, ?)",
-                        [[r.topic, r.kind, r.pattern] for r in rule_rows(rules)])
+        insert_many(con, "INSERT INTO topic_rule (topic, kind, pattern, terms) "
+                         "VALUES (?, ?, ?, ?)",
+                    [[r.topic, r.kind, r.pattern, list(r.terms)] for r in rule_rows(rules)])
         con.execute("INSERT INTO topic_settings VALUES (?, ?)",
                     [rules.title_weight, rules.max_hits_per_phrase])
 
 
-def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None) -> None:
+def stored_rules(con: duckdb.DuckDBPyConnection) -> RuleTerms:
+    """The topic rules `load_rules` stored, as the phrase finder takes them."""
+    rows = con.execute("SELECT topic, kind, terms FROM topic_rule ORDER BY topic, kind"
+                       ).fetchall()
+    if any(terms is None for *_key, terms in rows):
+        raise RuntimeError("the stored topic rules predate migration 0013: run `migwatch "
+                           "retag` (or an ingest) to reload them")
+    return tuple((topic, kind, tuple(terms)) for topic, kind, terms in rows)
+
+
+def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None,
+                 found: Sequence[tuple[Hit, ...] | None] | None = None) -> None:
     """(Re)tag the given documents, or all. Call inside the caller's transaction.
 
-    Each rule runs as its own statement with its pattern as a parameter: DuckDB then compiles
-    the pattern once, where a pattern read from a joined column is compiled for every row.
+    `found`: the rules' phrases in each of `ids` (Article.topic_hits), from a caller that has
+    them (ingest: they were found in the workers); None, or a None among them, means found
+    here from the stored text. Scoring is SQL (warehouse/sql/apply_topics.sql).
     """
-    everything = ids is None
-    targets = [] if ids is None else ids
-    if everything:
-        con.execute("DELETE FROM doc_topic")
-    else:
-        con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))",
-                    [targets])
-    where = "true" if everything else f"id IN ({int_list(targets) or 'NULL'})"
-    con.execute(sql("topic_documents").format(where=where))
     con.execute("CREATE OR REPLACE TEMP TABLE topic_match (id BIGINT, topic VARCHAR, "
                 "kind VARCHAR, part VARCHAR, phrase VARCHAR)")
-    for topic, kind, pattern in con.execute(
-            "SELECT topic, kind, pattern FROM topic_rule ORDER BY topic, kind").fetchall():
-        con.execute(sql("topic_matches"), {"topic": topic, "kind": kind, "pattern": pattern})
+    if ids is None:
+        con.execute("DELETE FROM doc_topic")
+        # A second cursor streams every text once, in chunks (bounded memory), while this
+        # one writes. It sees only committed documents: documents inserted in the caller's
+        # transaction are tagged by id.
+        reader = con.cursor()
+        try:
+            count = "SELECT count(*) FROM doc"
+            if reader.execute(count).fetchall() != con.execute(count).fetchall():
+                raise RuntimeError("apply_topics(con, None) tags committed documents: commit "
+                                   "the new ones first, or pass their ids")
+            reader.execute("SELECT id, title, text FROM doc")
+            finder = matcher(stored_rules(con))
+            while chunk := reader.fetchmany(1000):
+                _insert_matches(con, [(int(i), finder.hits(title, text))
+                                      for i, title, text in chunk])
+        finally:
+            reader.close()
+    else:
+        con.execute("DELETE FROM doc_topic WHERE doc_id IN (SELECT unnest(?::BIGINT[]))", [ids])
+        given: list[tuple[Hit, ...] | None] = list(found) if found is not None \
+            else [None] * len(ids)
+        if len(given) != len(ids):
+            raise ValueError(f"{len(ids)} ids but {len(given)} sets of phrases")
+        missing = [i for i, hits in zip(ids, given, strict=True) if hits is None]
+        if missing:
+            finder, place = matcher(stored_rules(con)), {i: k for k, i in enumerate(ids)}
+            for i, title, text in con.execute(
+                    f"SELECT id, title, text FROM doc WHERE id IN ({int_list(missing)})"
+                    ).fetchall():
+                given[place[int(i)]] = finder.hits(title, text)
+        _insert_matches(con, [(i, hits) for i, hits in zip(ids, given, strict=True)
+                              if hits is not None])
     con.execute(sql("apply_topics"))
     con.execute("DROP TABLE topic_match")
-    con.execute("DROP TABLE topic_document")
+
+
+def _insert_matches(con: duckdb.DuckDBPyConnection,
+                    docs: Sequence[tuple[int, tuple[Hit, ...]]]) -> None:
+    rows = [(doc_id, *hit) for doc_id, hits in docs for hit in hits]
+    if rows:
+        con.execute("INSERT INTO topic_match SELECT unnest($id), unnest($topic), "
+                    "unnest($kind), unnest($part), unnest($phrase)",
+                    columns(("id", "topic", "kind", "part", "phrase"), rows))
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
@@ -241,20 +284,24 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
     article do not depend on the others tagged with it: the result is the same."""
     with transaction(con):
         batch: list[Article] = []
+        ordered: list[list[Article]] = []   # each outlet's articles, in the batch's order
         for h in harvests:
             insert_fetch_events(con, run_id, h.events)
             insert_many(con,
                 "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
-            batch.extend(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
+            ordered.append(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
+            batch.extend(ordered[-1])
         stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size,
                                       window_days))
         summaries: list[SourceSummary] = []
         ids: list[int] = []
-        for h in harvests:
-            mine = [s for s in (next(stored) for _ in h.articles) if s is not None]
-            ids.extend(s.id for s in mine)
-            new, dups = len(mine), sum(s.duplicate_of is not None for s in mine)
+        found: list[tuple[Hit, ...] | None] = []
+        for h, articles in zip(harvests, ordered, strict=True):
+            mine = [(s, a) for a, s in ((a, next(stored)) for a in articles) if s is not None]
+            ids.extend(s.id for s, _ in mine)
+            found.extend(a.topic_hits for _, a in mine)
+            new, dups = len(mine), sum(s.duplicate_of is not None for s, _ in mine)
             ok = h.error is None and h.feeds_ok > 0
             con.execute(
                 "INSERT INTO source_run VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -264,7 +311,7 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
                                            h.feeds_failed, h.pages_fetched, h.pages_failed,
                                            h.error))
         if ids:
-            apply_topics(con, ids)
+            apply_topics(con, ids, found)
     return summaries
 
 

@@ -17,6 +17,7 @@ from flows.stages.extract import parse_datetime
 from flows.stages.figures import figures_of
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem, RawHtml
+from flows.stages.topic_match import RuleTerms, matcher
 
 
 def kept_html(body: bytes, keep: bool, max_bytes: int) -> RawHtml | None:
@@ -29,7 +30,8 @@ def kept_html(body: bytes, keep: bool, max_bytes: int) -> RawHtml | None:
 
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
-                  canonical: str | None = None, raw_html: RawHtml | None = None) -> Article:
+                  canonical: str | None = None, raw_html: RawHtml | None = None,
+                  topics: RuleTerms = ()) -> Article:
     # NFC first: a Tajik ӣ or ӯ may arrive as a letter plus a combining mark.
     text = unicodedata.normalize("NFC", extracted.text)
     normalised = dedup.normalise_text(text)
@@ -44,7 +46,8 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.bands(dedup.signature(dedup.shingles(normalised, shingle_size))),
         is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html,
-        figures=figures_of(title, text))
+        figures=figures_of(title, text),
+        topic_hits=matcher(topics).hits(title, text) if topics else None)
 
 
 def seed_article(path: Path, shingle_size: int = 4) -> Article:

@@ -85,6 +85,9 @@ class Article:
     # Found where the article is built (in a worker, when there are workers), not by the
     # single writer; None = not extracted yet (the writer extracts them).
     figures: tuple[Figure, ...] | None = field(repr=False, default=None)
+    # The topic rules' phrases (flows/stages/topic_match.py), found where the article is
+    # built; None = not looked for (the writer does it).
+    topic_hits: tuple[tuple[str, str, str, str], ...] | None = field(repr=False, default=None)
 
 
 @dataclass(frozen=True)

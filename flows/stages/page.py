@@ -20,6 +20,7 @@ from flows.stages.charset import decode
 from flows.stages.dedup import canonical_url
 from flows.stages.extract import extract
 from flows.stages.models import Article, FeedItem, FetchEvent
+from flows.stages.topic_match import RuleTerms
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class BuildSpec:
     shingle_size: int = 4
     keep_raw_html: bool = False        # [storage]: keep the page's bytes with the article
     raw_html_max_bytes: int = 1_000_000
+    topics: RuleTerms = ()             # the topic rules: their phrases are found here too
 
 
 def page_canonical(url: str, declared: str | None, fallback: str) -> str:
@@ -85,7 +87,7 @@ def build_page(spec: BuildSpec, job: PageJob) -> Built:
     art = build_article(spec.source, job.item.url, extracted, job.item, spec.language,
                         spec.shingle_size, canonical=canon,
                         raw_html=kept_html(job.body, spec.keep_raw_html,
-                                           spec.raw_html_max_bytes))
+                                           spec.raw_html_max_bytes), topics=spec.topics)
     return Built(job.ok_event, article=art)
 
 

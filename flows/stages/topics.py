@@ -12,6 +12,7 @@ Term syntax (one string per term, matched case-insensitively on whole words):
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 import unicodedata
@@ -54,35 +55,48 @@ def normalise_token(text: str) -> str:
     return unicodedata.normalize("NFC", text).lower().replace("ё", "е")
 
 
-def compile_term(term: str) -> str:
-    """One term -> RE2 fragment over token text (words joined by runs of spaces)."""
-    if term.startswith("re:"):
-        return term[3:]
+def term_words(term: str) -> list[tuple[str, bool]]:
+    """A term that is not `re:` -> its words as (literal, is_stem), as token text spells them."""
     # Token text turns every non-letter (apostrophes included) into a word break: so do we.
     words = [w for w in re.split(r"[^\w*]+", normalise_token(term)) if w]
     if not words:
         raise RulesError(f"empty term {term!r}")
-    parts = []
+    out = []
     for w in words:
-        stem = w.endswith("*")
-        core = re.escape(w.rstrip("*"))
+        core = w.rstrip("*")
         if not core:
             raise RulesError(f"bare '*' in term {term!r}")
-        # A stem continues to the end of the word. Token text holds only letters, digits and
-        # spaces, so "not a space" is "a letter or digit" there; RE2 runs `[^ ]*` as a small
-        # DFA, where `[\pL\pN]*` (every Unicode letter) made each rule ~30x slower.
-        parts.append(core + (r"[^ ]*" if stem else ""))
-    return " +".join(parts)
+        out.append((core, w.endswith("*")))
+    return out
+
+
+def compile_term(term: str) -> str:
+    """One term -> RE2 fragment over token text (words joined by runs of spaces)."""
+    if term.startswith("re:"):
+        return term[3:]
+    # A stem continues to the end of the word. Token text holds only letters, digits and
+    # spaces, so "not a space" is "a letter or digit" there.
+    return " +".join(re.escape(core) + (r"[^ ]*" if stem else "")
+                     for core, stem in term_words(term))
+
+
+def alternatives(terms: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(compiled fragment, term) of each distinct fragment, in the order a rule's pattern
+    tries them: longest first, then alphabetical (a fixed order, whatever the hash seed)."""
+    first: dict[str, str] = {}
+    for term in terms:
+        first.setdefault(compile_term(term), term)
+    return sorted(first.items(), key=lambda item: (-len(item[0]), item[0]))
 
 
 def compile_pattern(terms: tuple[str, ...]) -> str:
     """All terms of one topic and kind -> one alternation; group 1 is the matched phrase.
 
     Token text surrounds every word with two spaces, so consuming one space on each side of
-    a match leaves a space for the next match to start on.
+    a match leaves a space for the next match to start on. The pattern is stored in
+    `topic_rule` for analysts; flows/stages/topic_match.py finds the same matches.
     """
-    alternatives = sorted({compile_term(t) for t in terms}, key=len, reverse=True)
-    return " (" + "|".join(alternatives) + ") "
+    return " (" + "|".join(c for c, _term in alternatives(terms)) + ") "
 
 
 def _terms(path: Path, topic: str, kind: str, raw: Any) -> dict[str, tuple[str, ...]]:
@@ -154,6 +168,7 @@ class RuleRow:
     topic: str
     kind: str
     pattern: str
+    terms: tuple[str, ...]
 
 
 def rule_rows(rules: TopicRules) -> list[RuleRow]:
@@ -163,5 +178,24 @@ def rule_rows(rules: TopicRules) -> list[RuleRow]:
             groups: dict[str, tuple[str, ...]] = getattr(t, kind)
             terms = tuple(term for lang_terms in groups.values() for term in lang_terms)
             if terms:
-                rows.append(RuleRow(t.key, kind, compile_pattern(terms)))
+                rows.append(RuleRow(t.key, kind, compile_pattern(terms), terms))
     return rows
+
+
+def rule_terms(rules: TopicRules) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """(topic, kind, terms) of every rule, in the order `topic_rule` is read back: what a
+    worker needs to find the phrases."""
+    return tuple(sorted((r.topic, r.kind, r.terms) for r in rule_rows(rules)))
+
+
+def rule_terms_in(path: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """`rule_terms` of a rules file, read once while it is unchanged (every outlet of a run
+    asks; reading and checking the file costs ~0.1 s)."""
+    stat = path.stat()
+    return _rule_terms_in(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _rule_terms_in(path: Path, _mtime_ns: int, _size: int
+                   ) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    return rule_terms(load_rules(path))
