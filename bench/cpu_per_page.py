@@ -5,11 +5,12 @@
 The big replica's pages (bench/big_replica.py, no HTTP) go through: the floor (bytes ->
 decode -> trafilatura -> language, as bench_ingest.py times it); the worker side
 (`build_pages` in batches of 8, what a worker process runs: the floor's work plus
-normalisation, MinHash, figures); the writer side (`store_harvests` of the built articles into
-a fresh warehouse file, 4 outlets a transaction). CPU time, not wall time: on a shared machine
-it is what stays comparable between runs. Everything is warmed by a first round that is not
-counted; floor and worker alternate for `--rounds` rounds. What bench_ingest.py adds on top:
-fetching, Prefect, moving pages between processes, and each worker's start.
+normalisation, MinHash, figures, topic phrases); the writer side (`store_harvests` of the
+built articles into a fresh warehouse file, 4 outlets a transaction). CPU time, not wall time:
+on a shared machine it is what stays comparable between runs. Everything is warmed by a first
+round that is not counted; floor and worker alternate for `--rounds` rounds. What
+bench_ingest.py adds on top: fetching, Prefect, moving pages between processes, and each
+worker's start.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from flows.stages.extract import extract
 from flows.stages.language import detect_language
 from flows.stages.models import FeedItem, FetchEvent, Harvest
 from flows.stages.page import BuildSpec, Built, PageJob, build_pages, warm_up
-from flows.stages.topics import load_rules
+from flows.stages.topics import load_rules, rule_terms_in
 from warehouse import store
 from warehouse.db import opened
 
 BATCH = 8   # flows/runners.py PROCESS_BATCH
+TOPICS = rule_terms_in(load_settings(None).topics_path)   # the workers find topic phrases
 
 
 def floor(bodies: list[tuple[str, bytes]]) -> None:
@@ -47,7 +49,8 @@ def floor(bodies: list[tuple[str, bytes]]) -> None:
 def build(jobs: dict[str, list[PageJob]]) -> dict[str, list[Built]]:
     out: dict[str, list[Built]] = {}
     for outlet, mine in jobs.items():
-        spec = BuildSpec(outlet, OUTLET_LANGS[int(outlet[1:]) % len(OUTLET_LANGS)])
+        spec = BuildSpec(outlet, OUTLET_LANGS[int(outlet[1:]) % len(OUTLET_LANGS)],
+                         topics=TOPICS)
         out[outlet] = [b for k in range(0, len(mine), BATCH)
                        for b in build_pages(spec, mine[k:k + BATCH])]
     return out

@@ -12,7 +12,9 @@ import pytest
 from flows.settings import load_settings
 from flows.stages.topic_match import TopicMatcher, token_text
 from flows.stages.topics import load_rules, rule_rows, rule_terms
+from tests.helpers import article, memory_warehouse
 from warehouse import store
+from warehouse.db import migrate, transaction
 
 DATA = Path(__file__).parent / "data"
 # What apply_topics.sql tagged before the phrases were found in Python (its step 1 and 2).
@@ -86,17 +88,12 @@ def test_workers_and_the_writer_use_the_same_rules(tmp_path: Path, rules: tuple)
     """A worker gets the rules from the file (BuildSpec.topics), the writer from the
     warehouse (topic_rule): they must be equal, or the two would tag differently."""
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
-    from warehouse.db import migrate
-
     migrate(con)
     store.load_rules(con, load_rules(load_settings(None).topics_path))
     assert store.stored_rules(con) == rules
 
 
 def test_tagging_everything_refuses_uncommitted_documents(tmp_path: Path) -> None:
-    from tests.helpers import article, memory_warehouse
-    from warehouse.db import transaction
-
     con = memory_warehouse(tmp_path)
     with pytest.raises(RuntimeError, match="commit"), transaction(con):
         store.insert_article(con, article("Entry ban", "Entry ban for migrants. " * 5,

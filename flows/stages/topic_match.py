@@ -38,19 +38,22 @@ def token_text(text: str) -> str:
 
 @dataclass(frozen=True)
 class _Alt:
-    """A compiled alternative made only of words: (literal, is_stem) each."""
+    """A compiled alternative made only of words; its first word is checked by the index."""
 
     rule: int
     order: int                               # its place in the rule's pattern
-    words: tuple[tuple[str, bool], ...]
+    rest: tuple[tuple[str, bool], ...]       # the words after the first: (literal, is_stem)
 
 
 class TopicMatcher:
     def __init__(self, rules: RuleTerms) -> None:
         self.rules = [(topic, kind) for topic, kind, _terms in rules]
-        self.exact: dict[str, list[_Alt]] = {}      # by the whole first word
-        self.heads: dict[str, list[_Alt]] = {}      # stems by their first _HEAD letters
-        self.short: dict[str, list[_Alt]] = {}      # stems shorter than that, by the stem
+        # Alternatives by their first word: that word itself, or a stem — found by the
+        # word's first _HEAD letters, grouped by stem (one startswith for all of a stem's
+        # alternatives), or, shorter than _HEAD, by the stem itself.
+        self.exact: dict[str, list[_Alt]] = {}
+        self.heads: dict[str, dict[str, list[_Alt]]] = {}
+        self.short: dict[str, list[_Alt]] = {}
         self.raw: list[tuple[int, int, Any]] = []   # (rule, order, regex.Pattern)
         for r, (_topic, _kind, terms) in enumerate(rules):
             for order, (compiled, term) in enumerate(alternatives(terms)):
@@ -61,13 +64,12 @@ class TopicMatcher:
 
                     self.raw.append((r, order, regex.compile(f" (?:{compiled}) ")))
                     continue
-                words = tuple(term_words(term))
-                alt = _Alt(r, order, words)
-                first, stem = words[0]
+                (first, stem), *rest = term_words(term)
+                alt = _Alt(r, order, tuple(rest))
                 if not stem:
                     self.exact.setdefault(first, []).append(alt)
                 elif len(first) >= _HEAD:
-                    self.heads.setdefault(first[:_HEAD], []).append(alt)
+                    self.heads.setdefault(first[:_HEAD], {}).setdefault(first, []).append(alt)
                 else:
                     self.short.setdefault(first, []).append(alt)
         self.short_lengths = sorted({len(s) for s in self.short})
@@ -82,28 +84,37 @@ class TopicMatcher:
         # one trailing space the pattern consumes).
         found: list[dict[int, tuple[int, int]]] = [{} for _ in self.rules]
 
-        def record(rule: int, start: int, order: int, end: int) -> None:
-            best = found[rule].get(start)
-            if best is None or order < best[0]:
-                found[rule][start] = (order, end)
+        def record(alts: list[_Alt], i: int, start: int, after: int) -> None:
+            """`alts` start at word i (at `start`, its first word ending at `after`)."""
+            for alt in alts:
+                end = self._end(alt, words, i, after) if alt.rest else after + 1
+                if end is not None:
+                    best = found[alt.rule].get(start)
+                    if best is None or alt.order < best[0]:
+                        found[alt.rule][start] = (alt.order, end)
 
         offset = len(t) - len(t.lstrip(" "))   # words are separated by exactly two spaces
         exact, heads, short, lengths = self.exact.get, self.heads.get, self.short, \
             self.short_lengths
         for i, word in enumerate(words):
+            after = offset + len(word)
             same, head = exact(word), heads(word[:_HEAD])
-            if same or head or lengths:   # most words start no term: nothing to do
-                candidates = [*(same or ()), *(head or ())]
-                for n in lengths:
-                    candidates += short.get(word[:n], ())
-                for alt in candidates:
-                    end = self._end(alt, words, i, offset)
-                    if end is not None:
-                        record(alt.rule, offset - 1, alt.order, end)
-            offset += len(word) + 2
+            if same:
+                record(same, i, offset - 1, after)
+            if head:
+                for stem, alts in head.items():
+                    if word.startswith(stem):
+                        record(alts, i, offset - 1, after)
+            for n in lengths:
+                stems = short.get(word[:n]) if n <= len(word) else None
+                if stems:
+                    record(stems, i, offset - 1, after)
+            offset = after + 2
         for rule, order, pattern in self.raw:
             for m in pattern.finditer(t, overlapped=True):
-                record(rule, m.start(), order, m.end())
+                best = found[rule].get(m.start())
+                if best is None or order < best[0]:
+                    found[rule][m.start()] = (order, m.end())
         out: list[Hit] = []
         for rule, starts in enumerate(found):
             position = 0
@@ -115,17 +126,18 @@ class TopicMatcher:
         return out
 
     @staticmethod
-    def _end(alt: _Alt, words: list[str], i: int, offset: int) -> int | None:
-        """Where `alt` ends when it starts at word i (at `offset`), or None."""
-        if i + len(alt.words) > len(words):
+    def _end(alt: _Alt, words: list[str], i: int, after: int) -> int | None:
+        """Where `alt` ends (past the one space after it) when its first word is word i,
+        which ends at `after`; None when the words after it do not follow."""
+        if i + 1 + len(alt.rest) > len(words):
             return None
-        end = offset - 2
-        for k, (literal, stem) in enumerate(alt.words):
-            word = words[i + k]
+        end = after
+        for k, (literal, stem) in enumerate(alt.rest, i + 1):
+            word = words[k]
             if not (word.startswith(literal) if stem else word == literal):
                 return None
-            end += len(word) + 2
-        return end + 1   # past the last word and the one space after it
+            end += 2 + len(word)
+        return end + 1
 
 
 @functools.lru_cache(maxsize=8)
