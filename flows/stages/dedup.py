@@ -75,7 +75,8 @@ def shingles(normalised: str, size: int = 4) -> set[str]:
     words = normalised.split()
     if len(words) <= size:
         return {" ".join(words)} if words else set()
-    return {" ".join(words[i:i + size]) for i in range(len(words) - size + 1)}
+    # The runs of `size` words, by zipping the word list with itself shifted (no slices).
+    return {" ".join(run) for run in zip(*(words[k:] for k in range(size)), strict=False)}
 
 
 @functools.cache
@@ -101,8 +102,9 @@ def signature(shingle_set: set[str]) -> np.ndarray:
         raise ValueError(f"datasketch MinHash scheme {scheme!r} is not supported")
     if not shingle_set:
         return np.full(NUM_PERM, _MAX32, dtype=a.dtype)
-    hv = np.frombuffer(b"".join([hashlib.sha1(s.encode("utf-8")).digest()[:4]
-                                 for s in shingle_set]), dtype="<u4")
+    sha1 = hashlib.sha1   # each digest whole, then its first 4 bytes: no slice per shingle
+    hv = np.frombuffer(b"".join([sha1(s.encode()).digest() for s in shingle_set]),
+                       dtype="<u4")[::5]
     h = hv.astype(np.uint32)   # MurmurHash3's finalizer, as datasketch mixes the input
     h = h ^ (h >> np.uint32(16))
     h = h * np.uint32(0x85EBCA6B)
