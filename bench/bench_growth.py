@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_dedup import peak_rss_mb, synthetic  # noqa: E402
 from flows.settings import DEFAULT_TOPICS  # noqa: E402
-from flows.stages.topics import load_rules  # noqa: E402
+from flows.stages.topic_match import matcher  # noqa: E402
+from flows.stages.topics import load_rules, rule_terms  # noqa: E402
 from warehouse import store  # noqa: E402
 from warehouse.db import connect, opened, transaction  # noqa: E402
 
@@ -94,6 +96,9 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int, window_days: int | N
     rnd = random.Random(offset)
     earlier: list[str] = []
     made = [synthetic(offset + i, rnd, earlier)[0] for i in range(n)]
+    # Their topic phrases, as the workers find them during an ingest (not the writer's work).
+    finder = matcher(rule_terms(load_rules(DEFAULT_TOPICS)))
+    made = [replace(a, topic_hits=finder.hits(a.title, a.text)) for a in made]
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()
     copies = 0
@@ -104,7 +109,8 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int, window_days: int | N
                 stored = store.insert_articles(con, chunk, "probe", 0.5, 4, window_days)
                 ids = [s.id for s in stored if s is not None]
                 copies += sum(1 for s in stored if s is not None and s.duplicate_of)
-                store.apply_topics(con, ids)
+                store.apply_topics(con, ids, [a.topic_hits for a, s in zip(chunk, stored,
+                                                                           strict=True) if s])
         elapsed = time.perf_counter() - t0
         duckdb_mb = {tag: round(b / 2**20) for tag, b in con.execute(
             "SELECT tag, memory_usage_bytes FROM duckdb_memory() WHERE memory_usage_bytes > 0"
