@@ -71,7 +71,8 @@ def test_the_figures_analysts_track_are_found_in_the_seeds() -> None:
 
 
 def test_one_scan_finds_the_counting_words_each_keys_own_scan_finds() -> None:
-    """_counting_words scans once for all keys; each key's own finditer is the reference,
+    """_counting_words scans once for all keys, figure_matches looks for figures only where
+    one can start; each key's own finditer and _FIGURE's finditer are the references,
     over every sentence of the seeds and the labelled topic articles (three languages)."""
     texts = [p.read_text(encoding="utf-8") for p in store.seed_files()]
     for name in ("topic_eval.jsonl", "topic_heldout.jsonl"):
@@ -83,6 +84,8 @@ def test_one_scan_finds_the_counting_words_each_keys_own_scan_finds() -> None:
     sentences = [" ".join(s.split()) for t in texts for s in figures.sentences(t)]
     assert len(sentences) > 700
     for sentence in sentences:
+        assert [m.span() for m in figures.figure_matches(sentence)] == \
+            [m.span() for m in figures._FIGURE.finditer(sentence)], sentence
         expected = tuple((key, m.start(), m.end()) for key, pattern in figures._COUNTED
                          for m in re.finditer(rf"(?<!\w)(?:{pattern})", sentence,
                                               re.IGNORECASE))
