@@ -14,8 +14,8 @@ import duckdb
 
 from flows.stages import figures
 from flows.stages.models import Article, FetchEvent, Harvest
-from flows.stages.topic_match import Hit, RuleTerms, matcher
-from flows.stages.topics import TopicRules, rule_rows
+from flows.stages.topic_match import Hit, matcher
+from flows.stages.topics import RuleTerms, TopicRules, rule_rows
 from warehouse.copies import CopyFinder
 from warehouse.db import columns, insert_many, int_list, sql, transaction
 

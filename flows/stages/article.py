@@ -17,7 +17,8 @@ from flows.stages.extract import parse_datetime
 from flows.stages.figures import figures_of
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem, RawHtml
-from flows.stages.topic_match import RuleTerms, matcher
+from flows.stages.topic_match import matcher
+from flows.stages.topics import RuleTerms
 
 
 def kept_html(body: bytes, keep: bool, max_bytes: int) -> RawHtml | None:

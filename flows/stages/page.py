@@ -20,7 +20,7 @@ from flows.stages.charset import decode
 from flows.stages.dedup import canonical_url
 from flows.stages.extract import extract
 from flows.stages.models import Article, FeedItem, FetchEvent
-from flows.stages.topic_match import RuleTerms
+from flows.stages.topics import RuleTerms
 
 
 @dataclass(frozen=True)

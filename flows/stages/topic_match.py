@@ -18,13 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from flows.stages.topics import alternatives, normalise_token, term_words
+from flows.stages.topics import RuleTerms, alternatives, normalise_token, term_words
 
 # (topic, kind, part, phrase): one row of topic_match; part is "title" or "body", phrase is
 # the matched token text (words separated by two spaces, as in the token text).
 Hit = tuple[str, str, str, str]
-# (topic, kind, terms) per rule, in a fixed order: what a worker needs to match (picklable).
-RuleTerms = tuple[tuple[str, str, tuple[str, ...]], ...]
 
 _NOT_WORD = re.compile(r"[\W_]+")   # a run of characters that are not \pL or \pN
 _HEAD = 3                           # stems are indexed by their first letters
@@ -46,6 +44,9 @@ class _Alt:
 
 
 class TopicMatcher:
+    """Built once per rule set and process (`matcher`): indexing ~950 terms costs more than
+    matching one article."""
+
     def __init__(self, rules: RuleTerms) -> None:
         self.rules = [(topic, kind) for topic, kind, _terms in rules]
         # Alternatives by their first word: that word itself, or a stem — found by the

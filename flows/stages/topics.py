@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 KINDS = ("terms", "context", "exclude")
+# (topic, kind, terms) per rule, in a fixed order: what a worker needs to find the rules'
+# phrases (flows/stages/topic_match.py); plain tuples, so it pickles and hashes.
+RuleTerms = tuple[tuple[str, str, tuple[str, ...]], ...]
 _WORD = re.compile(r"^[\w\-'’.]+\*?$")
 
 
@@ -182,13 +185,13 @@ def rule_rows(rules: TopicRules) -> list[RuleRow]:
     return rows
 
 
-def rule_terms(rules: TopicRules) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+def rule_terms(rules: TopicRules) -> RuleTerms:
     """(topic, kind, terms) of every rule, in the order `topic_rule` is read back: what a
     worker needs to find the phrases."""
     return tuple(sorted((r.topic, r.kind, r.terms) for r in rule_rows(rules)))
 
 
-def rule_terms_in(path: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+def rule_terms_in(path: Path) -> RuleTerms:
     """`rule_terms` of a rules file, read once while it is unchanged (every outlet of a run
     asks; reading and checking the file costs ~0.1 s)."""
     stat = path.stat()
@@ -196,6 +199,5 @@ def rule_terms_in(path: Path) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
 
 
 @functools.lru_cache(maxsize=4)
-def _rule_terms_in(path: Path, _mtime_ns: int, _size: int
-                   ) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+def _rule_terms_in(path: Path, _mtime_ns: int, _size: int) -> RuleTerms:
     return rule_terms(load_rules(path))
