@@ -283,7 +283,6 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
     Articles are inserted in the same order as one outlet at a time, and the tags of an
     article do not depend on the others tagged with it: the result is the same."""
     with transaction(con):
-        batch: list[Article] = []
         ordered: list[list[Article]] = []   # each outlet's articles, in the batch's order
         for h in harvests:
             insert_fetch_events(con, run_id, h.events)
@@ -291,7 +290,7 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
                 "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
             ordered.append(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
-            batch.extend(ordered[-1])
+        batch = [a for articles in ordered for a in articles]
         stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size,
                                       window_days))
         summaries: list[SourceSummary] = []

@@ -85,14 +85,18 @@ class TopicMatcher:
         # one trailing space the pattern consumes).
         found: list[dict[int, tuple[int, int]]] = [{} for _ in self.rules]
 
+        def keep(rule: int, start: int, order: int, end: int) -> None:
+            """At one start, the rule's pattern takes its first alternative that matches."""
+            best = found[rule].get(start)
+            if best is None or order < best[0]:
+                found[rule][start] = (order, end)
+
         def record(alts: list[_Alt], i: int, start: int, after: int) -> None:
             """`alts` start at word i (at `start`, its first word ending at `after`)."""
             for alt in alts:
                 end = self._end(alt, words, i, after) if alt.rest else after + 1
                 if end is not None:
-                    best = found[alt.rule].get(start)
-                    if best is None or alt.order < best[0]:
-                        found[alt.rule][start] = (alt.order, end)
+                    keep(alt.rule, start, alt.order, end)
 
         offset = len(t) - len(t.lstrip(" "))   # words are separated by exactly two spaces
         exact, heads, short, lengths = self.exact.get, self.heads.get, self.short, \
@@ -113,9 +117,7 @@ class TopicMatcher:
             offset = after + 2
         for rule, order, pattern in self.raw:
             for m in pattern.finditer(t, overlapped=True):
-                best = found[rule].get(m.start())
-                if best is None or order < best[0]:
-                    found[rule][m.start()] = (order, m.end())
+                keep(rule, m.start(), order, m.end())
         out: list[Hit] = []
         for rule, starts in enumerate(found):
             position = 0
