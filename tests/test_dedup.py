@@ -52,6 +52,13 @@ def test_fingerprint_ignores_case_and_punctuation() -> None:
     assert text_hash(normalise_text(a)) == text_hash(normalise_text(b))
 
 
+def test_a_word_hyphenated_across_a_line_break_is_joined() -> None:
+    """PDF extraction breaks words at line ends; a hyphen within a line stays a break."""
+    assert normalise_text("labour migra-\ntion to Rus-\nsia") == "labour migration to russia"
+    assert normalise_text("re-entry ban") == "re entry ban"
+    assert normalise_text("ends with a hyphen -\nthen a line") == "ends with a hyphen then a line"
+
+
 def test_pdf_page_furniture_and_cable_routing_are_dropped() -> None:
     page = "CABAR.asia analytical platform\nMigration from Tajikistan to Russia\n"
     doc = "".join(page + f"Paragraph {i} about migrants and their work in Russia.\n"

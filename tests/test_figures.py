@@ -71,9 +71,10 @@ def test_the_figures_analysts_track_are_found_in_the_seeds() -> None:
 
 
 def test_one_scan_finds_the_counting_words_each_keys_own_scan_finds() -> None:
-    """_counting_words scans once for all keys, figure_matches looks for figures only where
-    one can start; each key's own finditer and _FIGURE's finditer are the references,
-    over every sentence of the seeds and the labelled topic articles (three languages)."""
+    """_counting_words scans once for all keys (on the lower-cased sentence), figure_matches
+    looks for figures only where one can start; each key's own case-insensitive finditer and
+    _FIGURE's finditer are the references, over every sentence of the seeds and the labelled
+    topic articles (three languages)."""
     texts = [p.read_text(encoding="utf-8") for p in store.seed_files()]
     for name in ("topic_eval.jsonl", "topic_heldout.jsonl"):
         for line in (Path(__file__).parent / "data" / name).read_text("utf-8").splitlines():
@@ -81,6 +82,10 @@ def test_one_scan_finds_the_counting_words_each_keys_own_scan_finds() -> None:
             texts.append(f"{row.get('title') or ''}\n{row['text']}")
     texts.append("Денежных переводов мигрантов, депортированных; banned re-entry bans, "
                  "манъи вуруд, муҳоҷирони манъшуда, workers in Russia, в России.")
+    # Capitals (the lower-cased scan), and a letter whose lower case is two characters
+    # (the case-insensitive scan, offsets kept).
+    texts.append("DEPORTED Migrants, ДЕПОРТИРОВАНЫ ИЗ РОССИИ, Quota, ПАТЕНТ; İstanbul deported "
+                 "500 Workers In Russia, МАНЪИ ВУРУД.")
     sentences = [" ".join(s.split()) for t in texts for s in figures.sentences(t)]
     assert len(sentences) > 700
     for sentence in sentences:

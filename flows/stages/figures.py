@@ -84,9 +84,12 @@ _COUNTED = [
 # One scan finds every counting word of every key: it stops only where a word may start one
 # (the first lookahead) and there captures, per key, that key's match if it has one (an
 # optional lookahead each). Ten scans, one a key, cost twice as much.
-_COUNTED_AT = re.compile(
-    r"(?<!\w)(?=" + "|".join(f"(?:{p})" for _, p in _COUNTED) + ")"
-    + "".join(f"(?=({p})|)" for _, p in _COUNTED), re.IGNORECASE)
+_COUNTED_PATTERN = (r"(?<!\w)(?=" + "|".join(f"(?:{p})" for _, p in _COUNTED) + ")"
+                    + "".join(f"(?=({p})|)" for _, p in _COUNTED))
+_COUNTED_AT = re.compile(_COUNTED_PATTERN, re.IGNORECASE)
+# The same, for a lower-cased sentence (the patterns are lower case): twice as fast, since
+# without IGNORECASE the engine skips an alternative on its first letter.
+_COUNTED_AT_LOWER = re.compile(_COUNTED_PATTERN)
 _PREFER = 60        # a specific counting word beats a nearer "migrants" up to this much farther
 _NEAR = 40          # a counting word this close (characters) makes a bare number a count
 _YEAR = re.compile(r"(?<![\d,.])(?:19[5-9]\d|20[0-4]\d)(?![\d,.]\d)")
@@ -119,7 +122,12 @@ def _counting_words(text: str) -> tuple[tuple[str, int, int], ...]:
     (the ten patterns over every sentence were most of the figure extraction's time)."""
     found: list[list[tuple[str, int, int]]] = [[] for _ in _COUNTED]
     ends = [0] * len(_COUNTED)
-    for m in _COUNTED_AT.finditer(text):
+    lower = text.lower()
+    # Matched on the lower-cased text when that keeps every offset (it always does for the
+    # scripts we read; a letter such as "İ" lower-cases to two characters).
+    scan = _COUNTED_AT_LOWER.finditer(lower) if len(lower) == len(text) \
+        else _COUNTED_AT.finditer(text)
+    for m in scan:
         for k, (key, _pattern) in enumerate(_COUNTED):
             start, end = m.span(k + 1)
             if start >= ends[k]:   # unmatched: -1; inside this key's last match: skipped,

@@ -25,6 +25,7 @@ from flows.stages.topics import RuleTerms, alternatives, normalise_token, term_w
 Hit = tuple[str, str, str, str]
 
 _NOT_WORD = re.compile(r"[\W_]+")   # a run of characters that are not \pL or \pN
+_WORD = re.compile(r"[^\W_]+")     # a run of \pL or \pN: a word of the token text
 _HEAD = 3                           # stems are indexed by their first letters
 
 
@@ -79,8 +80,12 @@ class TopicMatcher:
         return (*self.part_hits("title", title or ""), *self.part_hits("body", text))
 
     def part_hits(self, part: str, text: str) -> list[Hit]:
-        t = token_text(text)
-        words = t.split()
+        # The token text, built from its words: the same words two spaces apart as
+        # `token_text` gives, without its leading run of spaces (every match start moves by
+        # the same amount; the phrases do not change). One findall instead of a sub and a
+        # split.
+        words = _WORD.findall(normalise_token(text))
+        t = " " + "  ".join(words) + " "
         # Per rule: match start (the space before it) -> (alternative's order, end after the
         # one trailing space the pattern consumes).
         found: list[dict[int, tuple[int, int]]] = [{} for _ in self.rules]
@@ -98,7 +103,7 @@ class TopicMatcher:
                 if end is not None:
                     keep(alt.rule, start, alt.order, end)
 
-        offset = len(t) - len(t.lstrip(" "))   # words are separated by exactly two spaces
+        offset = 1   # where word 0 starts; words are separated by exactly two spaces
         exact, heads, short, lengths = self.exact.get, self.heads.get, self.short, \
             self.short_lengths
         for i, word in enumerate(words):
