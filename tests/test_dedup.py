@@ -103,6 +103,7 @@ def test_signature_is_datasketchs_minhash(shingle_set: set[str]) -> None:
     from flows.stages.dedup import NUM_PERM, bands, signature
 
     theirs = MinHash(num_perm=NUM_PERM, seed=1)
+    assert theirs.scheme == "affine32"
     theirs.update_batch([s.encode("utf-8") for s in shingle_set])
     ours = signature(shingle_set)
     assert np.array_equal(ours, theirs.hashvalues)

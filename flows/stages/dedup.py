@@ -82,16 +82,17 @@ def shingles(normalised: str, size: int = 4) -> set[str]:
 
 
 @functools.cache
-def _permutations() -> tuple[str, np.ndarray, np.ndarray]:
-    """datasketch's scheme and permutation parameters for NUM_PERM, seed 1: drawn once, not for
-    every article (a MinHash draws them from a fresh RandomState when it is made)."""
-    # Imported here: `datasketch` pulls in scipy (~0.4 s), which a run that finds nothing
-    # new never needs (issue 8: a no-op run in under 5 s).
-    from datasketch import MinHash
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """The affine permutations of datasketch 2.x's `MinHash(num_perm=128, seed=1)` (scheme
+    "affine32"), drawn as it draws them: the same RandomState calls, once.
 
-    template = MinHash(num_perm=NUM_PERM, seed=1)
-    a, b = template.permutations
-    return str(getattr(template, "scheme", "legacy")), a, b
+    Drawn here rather than taken from a MinHash: importing datasketch imports scipy and
+    redis (~0.4 s of CPU), in every process that builds articles, in every run. The test
+    that holds `signature` to datasketch's own MinHash also holds these to its values."""
+    gen = np.random.RandomState(1)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
 
 def signature(shingle_set: set[str]) -> np.ndarray:
@@ -99,9 +100,7 @@ def signature(shingle_set: set[str]) -> np.ndarray:
     `update_batch` of the shingles' UTF-8 bytes (sha1_hash32), value for value: the stored
     bands depend on it. Computed here with one array operation instead of datasketch's call
     per shingle (tests/test_dedup.py compares the two)."""
-    scheme, a, b = _permutations()
-    if scheme != "affine32":   # datasketch 2.x's default (pyproject pins 2.x)
-        raise ValueError(f"datasketch MinHash scheme {scheme!r} is not supported")
+    a, b = _permutations()
     if not shingle_set:
         return np.full(NUM_PERM, _MAX32, dtype=a.dtype)
     sha1 = hashlib.sha1   # each digest whole, then its first 4 bytes: no slice per shingle

@@ -108,7 +108,7 @@ WARM_UP_PAGE = (
 
 def warm_up() -> None:
     """Run one page through every stage, so that the one-time loading (trafilatura's,
-    langdetect's profiles, datasketch with scipy, dateparser's locales, jusText's stoplists:
+    langdetect's profiles, dateparser's locales, jusText's stoplists:
     about 2 s of CPU) happens once, before a worker forks, not in every worker of every run.
     The page must be built into an article (tests/test_runners.py), or the stages after
     extraction would stay cold."""
