@@ -6,20 +6,21 @@ import errno
 import time
 from pathlib import Path
 
-from flows.replica.server import ReplicaServer, demo_config
+from flows.replica.server import ReplicaServer, days_to_today, demo_config
 from flows.settings import PROJECT_ROOT
 from warehouse.db import opened
 
 
 def _server(port: int) -> ReplicaServer:
+    """The replica, its dates moved so that its newest articles are from yesterday."""
     try:
-        return ReplicaServer(port=port).start()
+        return ReplicaServer(port=port, shift_days=days_to_today()).start()
     except OSError as exc:
         if exc.errno != errno.EADDRINUSE:
             raise
         print(f"port {port} is busy; serving the replica on a free port instead "
               "(a rerun on another port sees new URLs but recognises the same texts)")
-        return ReplicaServer(port=0).start()
+        return ReplicaServer(port=0, shift_days=days_to_today()).start()
 
 
 def _report(db: Path) -> str:

@@ -7,20 +7,57 @@ file carries an ETag and a Last-Modified date (its mtime); a matching If-None-Ma
 failing that an If-Modified-Since not older than the file, is answered 304, as real outlets
 do (RFC 9110 13.2.2). `validators` chooses which of the two headers the server sends, to
 stand for outlets that give only one.
+
+The replica's pages and feeds state dates up to AS_OF. The tests serve them as written; the
+demo serves every date `shift_days` later (`days_to_today()`), so that AS_OF is yesterday
+whatever day the demo runs, and the outlets do not look as if they had "gone quiet"
+(`outlet_activity`) only because the replica has aged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from collections import Counter
-from email.utils import formatdate, parsedate_to_datetime
+from datetime import UTC, date, datetime, timedelta
+from email.utils import format_datetime, formatdate, parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
 SITE = Path(__file__).resolve().parent / "site"
+AS_OF = date(2026, 11, 24)   # the newest date the replica states (a reader's comment)
+_RFC822_DATE = re.compile(
+    rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
+    rb"|Dec) \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}")
+_ISO_DATE = re.compile(rb"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+
+
+def days_to_today(today: date | None = None) -> int:
+    """How many days later the replica's dates must be served for AS_OF to be yesterday."""
+    return max(0, ((today or datetime.now(UTC).date()) - AS_OF).days - 1)
+
+
+def shift_dates(body: bytes, days: int) -> bytes:
+    """The body with every RFC 822 date (RSS) and ISO 8601 date (Atom, sitemaps, meta tags,
+    JSON-LD) `days` later; times and UTC offsets are kept."""
+    if not days:
+        return body
+
+    def rfc822(m: re.Match[bytes]) -> bytes:
+        moved = parsedate_to_datetime(m.group().decode()) + timedelta(days=days)
+        return format_datetime(moved).encode()
+
+    def iso(m: re.Match[bytes]) -> bytes:
+        try:
+            day = date(*(int(g) for g in m.groups()))
+        except ValueError:   # not a date (a number that looks like one)
+            return m.group()
+        return (day + timedelta(days=days)).isoformat().encode()
+
+    return _ISO_DATE.sub(iso, _RFC822_DATE.sub(rfc822, body))
 TYPES = {".html": "text/html; charset=utf-8", ".xml": "application/xml; charset=utf-8",
          ".txt": "text/plain; charset=utf-8"}
 
@@ -30,7 +67,8 @@ class ReplicaServer:
     `srv.not_modified` the 304s answered per path."""
 
     def __init__(self, site: Path = SITE, host: str = "127.0.0.1", port: int = 0,
-                 validators: tuple[str, ...] = ("etag", "last-modified")) -> None:
+                 validators: tuple[str, ...] = ("etag", "last-modified"),
+                 shift_days: int = 0) -> None:
         self.site = site
         self.hits: Counter[str] = Counter()
         self.not_modified: Counter[str] = Counter()
@@ -44,7 +82,8 @@ class ReplicaServer:
                 if not target.is_file() or replica.site.resolve() not in target.parents:
                     self.send_error(404, "Not Found")
                     return
-                body = target.read_bytes().replace(b"{{BASE}}", replica.base_url.encode())
+                body = shift_dates(target.read_bytes(), shift_days).replace(
+                    b"{{BASE}}", replica.base_url.encode())
                 etag = f'"{hashlib.sha1(body).hexdigest()[:16]}"'
                 mtime = int(target.stat().st_mtime)
                 headers = {}
