@@ -28,6 +28,8 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 SITE = Path(__file__).resolve().parent / "site"
+TYPES = {".html": "text/html; charset=utf-8", ".xml": "application/xml; charset=utf-8",
+         ".txt": "text/plain; charset=utf-8"}
 AS_OF = date(2026, 11, 24)   # the newest date the replica states (a reader's comment)
 _RFC822_DATE = re.compile(
     rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov"
@@ -58,8 +60,6 @@ def shift_dates(body: bytes, days: int) -> bytes:
         return (day + timedelta(days=days)).isoformat().encode()
 
     return _ISO_DATE.sub(iso, _RFC822_DATE.sub(rfc822, body))
-TYPES = {".html": "text/html; charset=utf-8", ".xml": "application/xml; charset=utf-8",
-         ".txt": "text/plain; charset=utf-8"}
 
 
 class ReplicaServer:
