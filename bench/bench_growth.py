@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_dedup import peak_rss_mb, synthetic  # noqa: E402
 from flows.settings import DEFAULT_TOPICS  # noqa: E402
 from flows.stages.topic_match import matcher  # noqa: E402
-from flows.stages.topics import load_rules, rule_terms  # noqa: E402
+from flows.stages.topics import load_rules, rule_terms_in  # noqa: E402
 from warehouse import store  # noqa: E402
 from warehouse.db import connect, opened, transaction  # noqa: E402
 
@@ -97,7 +97,7 @@ def probe_ingest(db: Path, n: int, batch: int, offset: int, window_days: int | N
     earlier: list[str] = []
     made = [synthetic(offset + i, rnd, earlier)[0] for i in range(n)]
     # Their topic phrases, as the workers find them during an ingest (not the writer's work).
-    finder = matcher(rule_terms(load_rules(DEFAULT_TOPICS)))
+    finder = matcher(rule_terms_in(DEFAULT_TOPICS))
     made = [replace(a, topic_hits=finder.hits(a.title, a.text)) for a in made]
     rss_before = peak_rss_mb()
     t0 = time.perf_counter()

@@ -24,15 +24,14 @@ from flows.stages.topics import RuleTerms, alternatives, normalise_token, term_w
 # the matched token text (words separated by two spaces, as in the token text).
 Hit = tuple[str, str, str, str]
 
-_NOT_WORD = re.compile(r"[\W_]+")   # a run of characters that are not \pL or \pN
-_WORD = re.compile(r"[^\W_]+")     # a run of \pL or \pN: a word of the token text
+_WORD = re.compile(r"[^\W_]+")     # a run of \pL or \pN
 _HEAD = 3                           # stems are indexed by their first letters
 
 
-def token_text(text: str) -> str:
-    """What warehouse SQL called token text: NFC, lower-case, ё→е, every run of non-letters
-    replaced by two spaces, one space at each end."""
-    return " " + _NOT_WORD.sub("  ", normalise_token(text)) + " "
+def token_words(text: str) -> list[str]:
+    r"""The words of what warehouse SQL called token text (NFC, lower-case, ё→е, every run of
+    characters that are not \pL or \pN replaced by two spaces, one space at each end)."""
+    return _WORD.findall(normalise_token(text))
 
 
 @dataclass(frozen=True)
@@ -80,11 +79,10 @@ class TopicMatcher:
         return (*self.part_hits("title", title or ""), *self.part_hits("body", text))
 
     def part_hits(self, part: str, text: str) -> list[Hit]:
-        # The token text, built from its words: the same words two spaces apart as
-        # `token_text` gives, without its leading run of spaces (every match start moves by
-        # the same amount; the phrases do not change). One findall instead of a sub and a
-        # split.
-        words = _WORD.findall(normalise_token(text))
+        # The token text, built from its words: the same words two spaces apart as SQL's,
+        # without a leading run of spaces for leading punctuation (every match start moves
+        # by the same amount; the phrases do not change).
+        words = token_words(text)
         t = " " + "  ".join(words) + " "
         # Per rule: match start (the space before it) -> (alternative's order, end after the
         # one trailing space the pattern consumes).

@@ -7,7 +7,7 @@ pass. This module only validates and compiles; `warehouse/sql/apply_topics.sql` 
 Term syntax (one string per term, matched case-insensitively on whole words):
   - words separated by spaces match words separated by any run of non-letters;
   - a word ending in `*` is a stem: `запрет*` matches запрет, запрета, запретом;
-  - `re:` starts a raw RE2 fragment matched against the token text (see `token_text`).
+  - `re:` starts a raw RE2 fragment matched against the token text (see `token_words`).
 """
 
 from __future__ import annotations
