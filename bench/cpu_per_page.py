@@ -35,6 +35,7 @@ from flows.stages.topics import load_rules, rule_terms_in
 from warehouse import store
 from warehouse.db import opened
 
+STEP = 4   # outlets a transaction
 BATCH = 8   # flows/runners.py PROCESS_BATCH
 TOPICS = rule_terms_in(load_settings(None).topics_path)   # the workers find topic phrases
 
@@ -72,8 +73,8 @@ def write(built: dict[str, list[Built]], tmp: Path) -> tuple[float, int]:
                 for o, bl in built.items()]
     started = time.process_time()
     with opened(db, migrate_schema=False) as con:
-        for k in range(0, len(harvests), 4):
-            store.store_harvests(con, harvests[k:k + 4], run_id, threshold, size)
+        for k in range(0, len(harvests), STEP):
+            store.store_harvests(con, harvests[k:k + STEP], run_id, threshold, size)
     return time.process_time() - started, sum(len(h.articles) for h in harvests)
 
 

@@ -20,7 +20,7 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,28 @@ def _main_imports() -> list[str]:
              else getattr(value, "__module__", None) for value in vars(main or object).values()}
     return sorted(n for n in names if isinstance(n, str) and n in sys.modules
                   and n not in ("__main__", "builtins"))
+
+
+# Linux's F_SETPIPE_SZ, and the size asked for: a batch of 8 pages is about 1.3 MB.
+_SETPIPE_SZ = 1031
+_PIPE_BYTES = 1 << 20
+
+
+def _widen_pipes(pool: ProcessPoolExecutor) -> None:
+    """Give the pool's two pipes 1 MB of buffer instead of 64 KB, where the system allows.
+
+    A batch of pages then crosses in a few writes instead of twenty-odd, each of which waited
+    for the worker to empty the pipe: on one core, half the CPU of moving pages between
+    processes (0.7 to 0.35 s per 2,000 pages of 168 KB). The pipes are the executor's private
+    attributes, hence the guard: without them, or past the system's limit
+    (/proc/sys/fs/pipe-max-size), the pipes keep their size and only this saving is lost."""
+    if sys.platform != "linux":
+        return
+    import fcntl
+
+    for queue, end in (("_call_queue", "_writer"), ("_result_queue", "_reader")):
+        with suppress(AttributeError, OSError, ValueError):
+            fcntl.fcntl(getattr(getattr(pool, queue), end).fileno(), _SETPIPE_SZ, _PIPE_BYTES)
 
 
 class _ProcessPool:
@@ -137,6 +159,7 @@ class _ProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
         if self.pool is None or replace:
             self.pool = ProcessPoolExecutor(self.workers, mp_context=self.context)
+            _widen_pipes(self.pool)
         return self.pool
 
     def _finished(self, running: Future[list[Built]] | None, done: Future[list[Built]],

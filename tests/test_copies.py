@@ -16,7 +16,7 @@ from flows.stages.models import Article
 from tests.helpers import article, memory_warehouse
 from warehouse import db as wdb
 from warehouse import store
-from warehouse.copies import band_keys
+from warehouse.copies import band_keys, id_runs
 
 WORDS = ["migrants", "labour", "Russia", "Tajikistan", "patent", "quota", "remittances",
          "Moscow", "Dushanbe", "border", "ministry", "workers", "deported", "entry", "ban",
@@ -147,3 +147,46 @@ def test_stored_bands_are_converted_to_the_keys_the_search_uses(
     keys = [k for (k,) in con.execute("SELECT key FROM doc_band WHERE doc_id = 1").fetchall()]
     assert sorted(keys) == sorted(band_keys(hashes))
     assert len(set(band_keys([hashes[0]] * 42))) == 42   # a hash meets itself only in its band
+
+
+class _CountingConnection:
+    """A real connection that counts the reads of candidate texts (warehouse/sql/dedup_texts)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con, self.text_reads = con, 0
+
+    def execute(self, query: str, *args: object) -> duckdb.DuckDBPyConnection:
+        self.text_reads += "Near-duplicate candidates" in query
+        return self.con.execute(query, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.con, name)
+
+
+@pytest.mark.parametrize("max_kept", [2000, 1])
+def test_candidate_texts_are_read_once_a_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               max_kept: int) -> None:
+    """Reading one stored text decompresses its whole ZSTD vector: a batch reads its stored
+    candidates together. Past MAX_KEPT it reads them article by article, finding the same."""
+    monkeypatch.setattr("warehouse.copies.MAX_KEPT", max_kept)
+    con = memory_warehouse(tmp_path)
+    stories = [_story(10 + k) for k in range(4)]
+    with wdb.transaction(con):
+        store.insert_articles(con, [article(f"S{k}", s, f"https://a.org/{k}")
+                                    for k, s in enumerate(stories)], "r1", 0.5, 4)
+    batch = [article(f"S{k} again", _edited(s), f"https://b.org/{k}")
+             for k, s in enumerate(stories)]
+    batch.insert(2, article("New", _story(99), "https://b.org/new"))
+    counting = _CountingConnection(con)
+    with wdb.transaction(con):
+        store.insert_articles(counting, batch, "r2", 0.5, 4)  # type: ignore[arg-type]
+    originals = _originals(con)
+    assert {u: originals[u] for u in originals if "b.org" in u} == {
+        **{f"https://b.org/{k}": f"https://a.org/{k}" for k in range(4)},
+        "https://b.org/new": None}
+    assert counting.text_reads == (1 if max_kept > 1 else 4)
+
+
+def test_candidates_close_in_storage_order_are_read_as_ranges() -> None:
+    assert id_runs([5, 3000, 1, 2, 900, 1500], gap=700) == [[1, 2, 5], [900, 1500], [3000]]
+    assert id_runs([]) == []

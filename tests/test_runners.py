@@ -197,3 +197,20 @@ def test_warm_up_page_is_built_into_an_article() -> None:
     built = build_page(BuildSpec("warm-up"), PageJob(url, FeedItem(url), url,
                        WARM_UP_PAGE.encode(), "text/html", FetchEvent("w", "page", url, "ok")))
     assert built.article is not None and built.article.figures
+
+
+@pytest.mark.skipif(not Path("/proc/sys/fs/pipe-max-size").exists(), reason="Linux pipes only")
+def test_the_worker_pipes_hold_a_whole_batch_of_pages() -> None:
+    import fcntl
+
+    from flows.runners import _PIPE_BYTES, _ProcessPool
+
+    if int(Path("/proc/sys/fs/pipe-max-size").read_text()) < _PIPE_BYTES:
+        pytest.skip("this system caps pipes below 1 MB")
+    pool = _ProcessPool(1)
+    executor = pool._pool()
+    try:
+        for pipe in (executor._call_queue._writer, executor._result_queue._reader):  # type: ignore[attr-defined]
+            assert fcntl.fcntl(pipe.fileno(), 1032) >= _PIPE_BYTES   # F_GETPIPE_SZ
+    finally:
+        pool.close()

@@ -99,3 +99,18 @@ def test_tagging_everything_refuses_uncommitted_documents(tmp_path: Path) -> Non
         store.insert_article(con, article("Entry ban", "Entry ban for migrants. " * 5,
                                           "https://e.org/1"), None, 1.01, 4)
         store.apply_topics(con, None)
+
+
+def test_phrase_forms_are_what_re2_made_of_every_phrase_found(rules: tuple) -> None:
+    """The writer's phrase keys (warehouse/store.py phrase_forms) against the two
+    regexp_replace that apply_topics.sql used: on every phrase the rules find in the seeds,
+    the evaluation sets and the tricky texts, and on letters of every script we read."""
+    finder = TopicMatcher(rules)
+    phrases = sorted({hit[3] for text in _texts() for hit in finder.hits(None, text)})
+    phrases += ["запрета  на въезд", "ӯҳӣҷ ғқҳ ҒҚҲӮ", "a1bcdefg h_ijklmn", "ﬁnancial  ², Ⅻabcdef",
+                "и\u0306ииии\u0306и", "straße Ὀδυσσεύς 移民劳工問題", "x" * 12]
+    assert len(phrases) > 100
+    made = duckdb.connect().execute(
+        "SELECT regexp_replace(p, ' +', ' ', 'g'), regexp_replace(regexp_replace(p, ' +', ' ', "
+        "'g'), '(\\pL{5})\\pL*', '\\1', 'g') FROM unnest($p) t(p)", {"p": phrases}).fetchall()
+    assert [store.phrase_forms(p) for p in phrases] == [tuple(row) for row in made]

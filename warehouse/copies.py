@@ -1,9 +1,15 @@
 """Which stored document is each new article a copy of — for a whole batch at once.
 
-Stored documents are searched once per batch: one lookup of the batch's text hashes and one
-join of its LSH band keys against `doc_band`. Articles earlier in the same batch are held in
-memory until the batch is inserted, and searched there. The writer's memory therefore depends
-on the batch, never on the size of the warehouse.
+Stored documents are searched once per batch: one lookup of the batch's text hashes, one
+join of its LSH band keys against `doc_band`, and one read of the candidates' texts for the
+exact comparison. Articles earlier in the same batch are held in memory until the batch is
+inserted, and searched there. The writer's memory therefore depends on the batch, never on
+the size of the warehouse.
+
+Why the texts are read once per batch: DuckDB stores long texts ZSTD-compressed in vectors of
+about two thousand, and reading one text decompresses its whole vector (about 6 ms, on
+realistic texts, at any warehouse size). Candidates of one batch are mostly recent documents,
+which share a few vectors: read together, they cost a few decompressions instead of one each.
 """
 
 from __future__ import annotations
@@ -20,6 +26,25 @@ from flows.stages.models import Article
 from warehouse.db import int_list, sql
 
 MAX_CANDIDATES = 50   # compared exactly, most bands shared first
+# Stored texts read at once for a batch's exact comparisons, and shingle sets kept for reuse:
+# at most this many (about 7 KB and 60 KB each), so a batch full of near-copies of different
+# documents cannot make the writer's memory grow without bound.
+MAX_KEPT = 2000
+# Stored candidates whose ids are closer than this are read as one range (see
+# warehouse/sql/dedup_texts_range.sql): a range costs ~10 us a document in it, a text read
+# by id ~8 ms, on realistic texts.
+RANGE_GAP = 700
+
+
+def id_runs(ids: Sequence[int], gap: int = RANGE_GAP) -> list[list[int]]:
+    """Sorted ids in runs whose neighbours are less than `gap` apart."""
+    runs: list[list[int]] = []
+    for doc_id in sorted(ids):
+        if runs and doc_id - runs[-1][-1] < gap:
+            runs[-1].append(doc_id)
+        else:
+            runs.append([doc_id])
+    return runs
 BAND_SALT = 2654435761  # migration 0010 folds stored (band, hash) pairs the same way
 
 
@@ -87,6 +112,54 @@ class CopyFinder:
                 self.stored[int(item)][int(doc_id)] += int(shared)
         self.in_batch: dict[int, list[int]] = defaultdict(list)
         self.held: dict[int, _Held] = {}
+        # Shingles of the texts compared so far (stored candidates and held articles): a
+        # document is often a candidate of several articles of the batch.
+        self._shingled: dict[int, set[str]] = {}
+        # The stored candidates' (text, root), read at the first article that needs them.
+        # An article's candidates are the MAX_CANDIDATES sharing most bands, stored and
+        # held together; held ones can only push stored ones out (ties keep their order),
+        # so each article's stored candidates are among the first MAX_CANDIDATES of
+        # `self.stored[i]`. `original` reads any other one itself.
+        self._texts: dict[int, tuple[str, int]] | None = None
+
+    def _stored_texts(self, ids: list[int]) -> dict[int, tuple[str, int]]:
+        """(text, cluster root) of stored documents, with each root's place in "earliest
+        first" order remembered."""
+        runs = id_runs(ids)
+        single = [run[0] for run in runs if len(run) == 1]
+        queries = [sql("dedup_texts_range").format(low=run[0], high=run[-1], ids=int_list(run))
+                   for run in runs if len(run) > 1]
+        if single:
+            queries.append(sql("dedup_texts").format(ids=int_list(single)))
+        out: dict[int, tuple[str, int]] = {}
+        for query in queries:
+            for doc_id, text, root, is_seed, at in self.con.execute(query).fetchall():
+                out[int(doc_id)] = (text, int(root))
+                self.first[int(root)] = (not is_seed, _utc(at), int(root))
+        return out
+
+    def _candidate_text(self, doc_id: int, ids: list[int]) -> tuple[str, int]:
+        """A stored candidate's (text, root); `ids`: the article's candidates, read together
+        when the batch's were too many to read at once."""
+        if self._texts is None:
+            wanted = sorted({d for shared in self.stored.values()
+                             for d, _n in shared.most_common(MAX_CANDIDATES)})
+            self._texts = self._stored_texts(wanted) if len(wanted) <= MAX_KEPT else {}
+        if doc_id not in self._texts:
+            if len(self._texts) > MAX_KEPT:
+                self._texts.clear()
+            self._texts.update(self._stored_texts(
+                [d for d in ids if d not in self.held and d not in self._texts]))
+        return self._texts[doc_id]
+
+    def _shingles(self, doc_id: int, text: str) -> set[str]:
+        found = self._shingled.get(doc_id)
+        if found is None:
+            if len(self._shingled) > MAX_KEPT:
+                self._shingled.clear()
+            found = self._shingled[doc_id] = dedup.shingles(dedup.normalise_text(text),
+                                                            self.shingle_size)
+        return found
 
     def original(self, i: int) -> tuple[int | None, float | None]:
         """(root of the cluster this article belongs to, resemblance) or (None, None)."""
@@ -103,17 +176,11 @@ class CopyFinder:
         if not ids:
             return None, None
         mine = dedup.shingles(dedup.normalise_text(art.text), self.shingle_size)
-        candidates = [(self.held[d].text, self.held[d].root) for d in ids if d in self.held]
-        stored = [d for d in ids if d not in self.held]
-        if stored:
-            for _id, text, root, is_seed, at in self.con.execute(
-                    sql("dedup_texts").format(ids=int_list(stored))).fetchall():
-                candidates.append((text, int(root)))
-                self.first[int(root)] = (not is_seed, _utc(at), int(root))
         best: dict[int, float] = {}
-        for text, root in candidates:
-            score = dedup.resemblance(mine, dedup.shingles(dedup.normalise_text(text),
-                                                           self.shingle_size))
+        for doc_id in ids:
+            text, root = (self.held[doc_id].text, self.held[doc_id].root) \
+                if doc_id in self.held else self._candidate_text(doc_id, ids)
+            score = dedup.resemblance(mine, self._shingles(doc_id, text))
             if score >= self.threshold:
                 best[root] = max(best.get(root, 0.0), score)
         if not best:

@@ -3,7 +3,10 @@ leaves the warehouse as it was before that outlet's batch."""
 
 from __future__ import annotations
 
+import functools
 import json
+import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,7 +104,7 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None,
     here from the stored text. Scoring is SQL (warehouse/sql/apply_topics.sql).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE topic_match (id BIGINT, topic VARCHAR, "
-                "kind VARCHAR, part VARCHAR, phrase VARCHAR)")
+                "kind VARCHAR, part VARCHAR, phrase VARCHAR, phrase_key VARCHAR)")
     if ids is None:
         con.execute("DELETE FROM doc_topic")
         # A second cursor streams every text once, in chunks (bounded memory), while this
@@ -139,13 +142,33 @@ def apply_topics(con: duckdb.DuckDBPyConnection, ids: list[int] | None = None,
     con.execute("DROP TABLE topic_match")
 
 
+@functools.lru_cache(maxsize=65536)
+def phrase_forms(phrase: str) -> tuple[str, str]:
+    r"""(the phrase with single spaces, its key): the key keeps the first five letters of every
+    run of letters, so that the inflected forms of one phrase (запрет на въезд, запрета на
+    въезд; remittance, remittances) count as one phrase in apply_topics.sql.
+
+    Computed here, once per distinct phrase, rather than with two regexp_replace a match in
+    SQL (most of that statement's time: a batch has tens of thousands of matches, and a few
+    hundred distinct phrases). Letters are Unicode category L, as RE2's \pL
+    (tests/test_topic_match.py holds the two to each other)."""
+    spaced = re.sub(" +", " ", phrase)
+    out, run = [], 0
+    for ch in spaced:
+        run = run + 1 if unicodedata.category(ch)[0] == "L" else 0
+        if run <= 5:
+            out.append(ch)
+    return spaced, "".join(out)
+
+
 def _insert_matches(con: duckdb.DuckDBPyConnection,
                     docs: Sequence[tuple[int, tuple[Hit, ...]]]) -> None:
-    rows = [(doc_id, *hit) for doc_id, hits in docs for hit in hits]
+    rows = [(doc_id, topic, kind, part, *phrase_forms(phrase))
+            for doc_id, hits in docs for topic, kind, part, phrase in hits]
     if rows:
         con.execute("INSERT INTO topic_match SELECT unnest($id), unnest($topic), "
-                    "unnest($kind), unnest($part), unnest($phrase)",
-                    columns(("id", "topic", "kind", "part", "phrase"), rows))
+                    "unnest($kind), unnest($part), unnest($phrase), unnest($key)",
+                    columns(("id", "topic", "kind", "part", "phrase", "key"), rows))
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],

@@ -5,19 +5,16 @@
 INSERT INTO doc_topic
 WITH settings AS (
     SELECT title_weight, max_hits_per_phrase FROM topic_settings LIMIT 1
-), matched AS (
-    -- The inflected forms of one phrase (запрет на въезд, запрета на въезд, запретом на
-    -- въезд; remittance, remittances) count as one phrase: its key keeps 5 letters a word.
-    SELECT *, regexp_replace(regexp_replace(phrase, ' +', ' ', 'g'), '(\pL{5})\pL*', '\1', 'g')
-              AS phrase_key
-    FROM topic_match
 ), per_phrase AS (
-    SELECT m.id, m.topic, m.kind, min(regexp_replace(m.phrase, ' +', ' ', 'g')) AS phrase,
+    -- The inflected forms of one phrase (запрет на въезд, запрета на въезд, запретом на
+    -- въезд; remittance, remittances) count as one phrase: phrase_key keeps 5 letters a word
+    -- (warehouse/store.py, phrase_forms: in Python, once per distinct phrase).
+    SELECT m.id, m.topic, m.kind, min(m.phrase) AS phrase,
            least(count(*) FILTER (WHERE m.part = 'title'), any_value(s.max_hits_per_phrase))
                * any_value(s.title_weight)
            + least(count(*) FILTER (WHERE m.part = 'body'), any_value(s.max_hits_per_phrase))
                AS points
-    FROM matched m CROSS JOIN settings s
+    FROM topic_match m CROSS JOIN settings s
     GROUP BY m.id, m.topic, m.kind, m.phrase_key
 ), per_topic AS (
     SELECT id, topic,
