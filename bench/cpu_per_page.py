@@ -1,6 +1,6 @@
 """CPU milliseconds per page of each side of ingest, in one process, against the floor.
 
-    .venv/bin/python bench/cpu_per_page.py [--pages 400] [--rounds 2]
+    .venv/bin/python bench/cpu_per_page.py [--pages 400] [--rounds 2] [--outlets-a-store 4]
 
 The big replica's pages (bench/big_replica.py, no HTTP) go through: the floor (bytes ->
 decode -> trafilatura -> language, as bench_ingest.py times it); the worker side
@@ -35,7 +35,6 @@ from flows.stages.topics import load_rules, rule_terms_in
 from warehouse import store
 from warehouse.db import opened
 
-STEP = 4   # outlets a transaction
 BATCH = 8   # flows/runners.py PROCESS_BATCH
 TOPICS = rule_terms_in(load_settings(None).topics_path)   # the workers find topic phrases
 
@@ -57,8 +56,9 @@ def build(jobs: dict[str, list[PageJob]]) -> dict[str, list[Built]]:
     return out
 
 
-def write(built: dict[str, list[Built]], tmp: Path) -> tuple[float, int]:
-    """CPU seconds of storing every built article, and how many were stored."""
+def write(built: dict[str, list[Built]], tmp: Path, step: int = 4) -> tuple[float, int]:
+    """CPU seconds of storing every built article, `step` outlets a transaction, and how
+    many were stored."""
     settings = load_settings(None)
     threshold, size = settings.dedup.threshold, settings.dedup.shingle_size
     db = Path(tempfile.mkdtemp(dir=tmp)) / "w.duckdb"
@@ -73,8 +73,8 @@ def write(built: dict[str, list[Built]], tmp: Path) -> tuple[float, int]:
                 for o, bl in built.items()]
     started = time.process_time()
     with opened(db, migrate_schema=False) as con:
-        for k in range(0, len(harvests), STEP):
-            store.store_harvests(con, harvests[k:k + STEP], run_id, threshold, size)
+        for k in range(0, len(harvests), step):
+            store.store_harvests(con, harvests[k:k + step], run_id, threshold, size)
     return time.process_time() - started, sum(len(h.articles) for h in harvests)
 
 
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--outlets-a-store", type=int, default=4, help="outlets a transaction: "
+                    "1 is how the flow stores outlets that finish one after another")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -104,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             built = build(jobs)
             cpu["worker"] += time.process_time() - started
         per_page = {k: 1000 * v / args.rounds / len(bodies) for k, v in cpu.items()}
-        writer = min(write(built, tmp) for _ in range(3))
+        writer = min(write(built, tmp, args.outlets_a_store) for _ in range(3))
     print(f"{len(bodies)} pages, CPU ms per page (mean of {args.rounds} rounds):")
     print(f"  floor  (decode, trafilatura, language)       {per_page['floor']:6.1f}")
     print(f"  worker (build_pages: the floor's work + rest) {per_page['worker']:6.1f}  "
