@@ -190,3 +190,5 @@ def test_candidate_texts_are_read_once_a_batch(tmp_path: Path, monkeypatch: pyte
 def test_candidates_close_in_storage_order_are_read_as_ranges() -> None:
     assert id_runs([5, 3000, 1, 2, 900, 1500], gap=700) == [[1, 2, 5], [900, 1500], [3000]]
     assert id_runs([]) == []
+    assert id_runs(range(0, 3000, 500), gap=700, span=1200) == [[0, 500, 1000],
+                                                                 [1500, 2000, 2500]]

@@ -6,10 +6,11 @@ exact comparison. Articles earlier in the same batch are held in memory until th
 inserted, and searched there. The writer's memory therefore depends on the batch, never on
 the size of the warehouse.
 
-Why the texts are read once per batch: DuckDB stores long texts ZSTD-compressed in vectors of
-about two thousand, and reading one text decompresses its whole vector (about 6 ms, on
-realistic texts, at any warehouse size). Candidates of one batch are mostly recent documents,
-which share a few vectors: read together, they cost a few decompressions instead of one each.
+Why once per batch, and by ranges: DuckDB stores real article texts ZSTD-compressed, and
+reading a text by id decompresses its whole vector again for each text so read (~8 ms, at any
+warehouse size), while a range of ids is decompressed once (~10 us a text). A batch's
+candidates are mostly recent documents, close together in storage order: read as ranges,
+they cost a few decompressions instead of one each (warehouse/sql/dedup_texts_range.sql).
 """
 
 from __future__ import annotations
@@ -26,26 +27,30 @@ from flows.stages.models import Article
 from warehouse.db import int_list, sql
 
 MAX_CANDIDATES = 50   # compared exactly, most bands shared first
+BAND_SALT = 2654435761  # migration 0010 folds stored (band, hash) pairs the same way
 # Stored texts read at once for a batch's exact comparisons, and shingle sets kept for reuse:
 # at most this many (about 7 KB and 60 KB each), so a batch full of near-copies of different
 # documents cannot make the writer's memory grow without bound.
 MAX_KEPT = 2000
-# Stored candidates whose ids are closer than this are read as one range (see
+# Stored candidates whose ids are closer than RANGE_GAP are read as one range (see
 # warehouse/sql/dedup_texts_range.sql): a range costs ~10 us a document in it, a text read
-# by id ~8 ms, on realistic texts.
+# by id ~8 ms, on realistic texts. A range spans at most RANGE_SPAN ids: DuckDB holds its
+# texts in memory while it picks the candidates out (~60 MB of real texts).
 RANGE_GAP = 700
+RANGE_SPAN = 8192
 
 
-def id_runs(ids: Sequence[int], gap: int = RANGE_GAP) -> list[list[int]]:
-    """Sorted ids in runs whose neighbours are less than `gap` apart."""
+def id_runs(ids: Sequence[int], gap: int = RANGE_GAP, span: int = RANGE_SPAN
+            ) -> list[list[int]]:
+    """Sorted ids in runs whose neighbours are less than `gap` apart, each spanning fewer
+    than `span` ids."""
     runs: list[list[int]] = []
     for doc_id in sorted(ids):
-        if runs and doc_id - runs[-1][-1] < gap:
+        if runs and doc_id - runs[-1][-1] < gap and doc_id - runs[-1][0] < span:
             runs[-1].append(doc_id)
         else:
             runs.append([doc_id])
     return runs
-BAND_SALT = 2654435761  # migration 0010 folds stored (band, hash) pairs the same way
 
 
 def band_keys(bands: Sequence[int]) -> list[int]:
@@ -138,9 +143,9 @@ class CopyFinder:
                 self.first[int(root)] = (not is_seed, _utc(at), int(root))
         return out
 
-    def _candidate_text(self, doc_id: int, ids: list[int]) -> tuple[str, int]:
-        """A stored candidate's (text, root); `ids`: the article's candidates, read together
-        when the batch's were too many to read at once."""
+    def _candidate_text(self, doc_id: int, ids: list[int]) -> tuple[str, int] | None:
+        """A stored candidate's (text, root), None if it is not stored (any more); `ids`: the
+        article's candidates, read together when the batch's were too many to read at once."""
         if self._texts is None:
             wanted = sorted({d for shared in self.stored.values()
                              for d, _n in shared.most_common(MAX_CANDIDATES)})
@@ -150,7 +155,7 @@ class CopyFinder:
                 self._texts.clear()
             self._texts.update(self._stored_texts(
                 [d for d in ids if d not in self.held and d not in self._texts]))
-        return self._texts[doc_id]
+        return self._texts.get(doc_id)
 
     def _shingles(self, doc_id: int, text: str) -> set[str]:
         found = self._shingled.get(doc_id)
@@ -178,8 +183,11 @@ class CopyFinder:
         mine = dedup.shingles(dedup.normalise_text(art.text), self.shingle_size)
         best: dict[int, float] = {}
         for doc_id in ids:
-            text, root = (self.held[doc_id].text, self.held[doc_id].root) \
-                if doc_id in self.held else self._candidate_text(doc_id, ids)
+            held = self.held.get(doc_id)
+            found = (held.text, held.root) if held else self._candidate_text(doc_id, ids)
+            if found is None:
+                continue
+            text, root = found
             score = dedup.resemblance(mine, self._shingles(doc_id, text))
             if score >= self.threshold:
                 best[root] = max(best.get(root, 0.0), score)
