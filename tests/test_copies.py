@@ -150,7 +150,7 @@ def test_stored_bands_are_converted_to_the_keys_the_search_uses(
 
 
 class _CountingConnection:
-    """A real connection that counts the reads of candidate texts (warehouse/sql/dedup_texts)."""
+    """A real connection that counts the queries reading candidate texts (dedup_texts*.sql)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con, self.text_reads = con, 0

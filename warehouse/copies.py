@@ -2,9 +2,10 @@
 
 Stored documents are searched once per batch: one lookup of the batch's text hashes, one
 join of its LSH band keys against `doc_band`, and one read of the candidates' texts for the
-exact comparison. Articles earlier in the same batch are held in memory until the batch is
-inserted, and searched there. The writer's memory therefore depends on the batch, never on
-the size of the warehouse.
+exact comparison (a query per range of close ids, one for the ids far from the others).
+Articles earlier in the same batch are held in memory until the batch is inserted, and
+searched there. The writer's memory therefore depends on the batch, never on the size of
+the warehouse.
 
 Why once per batch, and by ranges: DuckDB stores real article texts ZSTD-compressed, and
 reading a text by id decompresses its whole vector again for each text so read (~8 ms, at any
