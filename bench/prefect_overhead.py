@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a scr
 
 from bench.big_replica import BigReplica
 from flows import tasks
+from flows.heap import frozen_heap
 from flows.ingest import ingest_flow, run_status
 from flows.replica.server import SITE, ReplicaServer, demo_config
 from flows.runners import open_builder
@@ -47,7 +48,8 @@ def plain_ingest(config: Path, db: Path) -> int:
     settings = load_settings(config)
     tasks.prepare_warehouse.fn(db, settings)
     run_id = tasks.start_run.fn(db, "ingest")
-    with open_builder(settings.runner) as builder, ThreadPoolExecutor(max_workers=8) as pool:
+    with frozen_heap(), open_builder(settings.runner) as builder, \
+            ThreadPoolExecutor(max_workers=8) as pool:
         tasks.use_workers(run_id, builder.submit, builder.batch_size)
         futures: list[Future[Harvest]] = [
             pool.submit(tasks.harvest.fn, s, settings, db, run_id) for s in settings.sources]

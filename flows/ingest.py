@@ -18,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows import oncall, tasks
+from flows.heap import frozen_heap
 from flows.report import ingest_markdown
 from flows.runners import open_builder
 from flows.settings import Settings, Source, default_db_path, load_settings
@@ -55,6 +56,11 @@ def run_status(summaries: list[SourceSummary]) -> str:
 
 @flow(name="migwatch-ingest", task_runner=ThreadPoolTaskRunner(max_workers=OUTLETS_AT_ONCE))  # type: ignore[arg-type]
 def ingest_flow(config_path: str | None = None, db_path: str | None = None) -> IngestReport:
+    with frozen_heap():
+        return _ingest(config_path, db_path)
+
+
+def _ingest(config_path: str | None, db_path: str | None) -> IngestReport:
     logger = get_run_logger()
     settings = load_settings(config_path)
     db = Path(db_path) if db_path else default_db_path()

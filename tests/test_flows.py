@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import gc
 import json
 import shutil
 from pathlib import Path
@@ -69,6 +70,7 @@ def test_a_second_run_fetches_no_page_again_and_inserts_nothing(
     assert first.new_articles == len(EXPECTED) and pages == len(EXPECTED)
     second = ingest_flow(str(demo_cfg), str(db_path))
     assert second.new_articles == 0 and second.seeds_loaded == 0
+    assert gc.get_freeze_count() == 0   # a run hands the heap back to the collector
     assert replica.article_hits() == pages
     con = connect(db_path, read_only=True)
     assert con.execute("SELECT count(*) FROM articles WHERE NOT is_seed").fetchone() == (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from flows.stages.topics import RuleTerms, alternatives, normalise_token, term_words
@@ -26,6 +27,7 @@ Hit = tuple[str, str, str, str]
 
 _WORD = re.compile(r"[^\W_]+")     # a run of \pL or \pN
 _HEAD = 3                           # stems are indexed by their first letters
+_CACHE_WORDS = 200_000              # distinct words remembered per matcher
 
 
 def token_words(text: str) -> list[str]:
@@ -74,6 +76,24 @@ class TopicMatcher:
                 else:
                     self.short.setdefault(first, []).append(alt)
         self.short_lengths = sorted({len(s) for s in self.short})
+        # word -> the alternatives it begins (lists from the three indexes; () for most
+        # words). Looking up each distinct word once instead of at every occurrence halves
+        # the matching; bounded, since a long-running process meets new words for ever.
+        self._cache: dict[str, tuple[list[_Alt], ...]] = {}
+
+    def _first_of(self, word: str) -> tuple[list[_Alt], ...]:
+        found = []
+        if same := self.exact.get(word):
+            found.append(same)
+        if head := self.heads.get(word[:_HEAD]):
+            found += [alts for stem, alts in head.items() if word.startswith(stem)]
+        for n in self.short_lengths:
+            if n <= len(word) and (stems := self.short.get(word[:n])):
+                found.append(stems)
+        if len(self._cache) >= _CACHE_WORDS:
+            self._cache.clear()
+        self._cache[word] = lists = tuple(found)
+        return lists
 
     def hits(self, title: str | None, text: str) -> tuple[Hit, ...]:
         return (*self.part_hits("title", title or ""), *self.part_hits("body", text))
@@ -101,23 +121,18 @@ class TopicMatcher:
                 if end is not None:
                     keep(alt.rule, start, alt.order, end)
 
-        offset = 1   # where word 0 starts; words are separated by exactly two spaces
-        exact, heads, short, lengths = self.exact.get, self.heads.get, self.short, \
-            self.short_lengths
+        # Only the words that begin an alternative are visited, found through a per-word
+        # cache; word i ends at 1 + 2i + the length of words 0..i (two spaces between words).
+        ends = list(accumulate(map(len, words)))
+        cached = self._cache.get
         for i, word in enumerate(words):
-            after = offset + len(word)
-            same, head = exact(word), heads(word[:_HEAD])
-            if same:
-                record(same, i, offset - 1, after)
-            if head:
-                for stem, alts in head.items():
-                    if word.startswith(stem):
-                        record(alts, i, offset - 1, after)
-            for n in lengths:
-                stems = short.get(word[:n]) if n <= len(word) else None
-                if stems:
-                    record(stems, i, offset - 1, after)
-            offset = after + 2
+            lists = cached(word)
+            if lists is None:
+                lists = self._first_of(word)
+            if lists:
+                after = 1 + 2 * i + ends[i]
+                for alts in lists:
+                    record(alts, i, after - len(word) - 1, after)
         for rule, order, pattern in self.raw:
             for m in pattern.finditer(t, overlapped=True):
                 keep(rule, m.start(), order, m.end())
