@@ -1,7 +1,7 @@
 """Ingest throughput end to end against a local replica of 2,000 article pages, compared with
 the floor: the same pages through trafilatura + language detection alone, in one process.
 
-    .venv/bin/python bench/bench_ingest.py [--pages 2000] [--dask]
+    .venv/bin/python bench/bench_ingest.py [--pages 2000] [--dask] [--repeat 1]
 
 The replica (bench/big_replica.py: real news pages' furniture, 8 outlets on their own
 127.0.0.1 ports, served from another process) is built first. Then, in this order:
@@ -19,7 +19,9 @@ start, ~2 s of CPU that a one-off `migwatch run` pays once, is printed on its ow
 The floor is measured before the first run and after every run, and each run is compared
 with the mean of the floors on either side of it: the machine's speed drifts between them.
 Pages per second = pages stored / wall time of the flow call. Targets (issue 8): one core at
-least 0.9 x the floor, both cores at least 1.7 x. Figures on a shared machine are indicative.
+least 0.9 x the floor, both cores at least 1.7 x. Figures on a shared machine are indicative:
+on one whose speed drifts, `--repeat N` runs the whole series N times (each run into a fresh
+warehouse, each between two floors) and prints every ratio and their median.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import contextlib
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -145,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=2000)
     ap.add_argument("--dask", action="store_true", help="also time a local Dask cluster")
+    ap.add_argument("--repeat", type=int, default=1, help="run the series this many times")
     args = ap.parse_args(argv)
     if len(ALL_CPUS) < 2:
         print("needs two CPUs (one for the ingest, one for the replica's servers)")
@@ -188,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
             # third within minutes, seen here), so each run is held to the floor measured
             # on either side of it.
             floors = [floor_rate()]
-            for i, (label, cpus, runner) in enumerate(runs):
+            for i, (label, cpus, runner) in enumerate(runs * max(1, args.repeat)):
                 pin(cpus, skip=rep.process.pid)
                 rep.pin_servers(other if cpus == one else ALL_CPUS)
                 took, stored, dups, cpu = ingest(rep, tmp, f"run{i}", runner)
@@ -204,6 +208,14 @@ def main(argv: list[str] | None = None) -> int:
         for label, single, runner, rate, base in results:
             print(f"  {label}, {runner.replace(chr(10), ', '):<30} {rate:5.1f} / {base:5.1f} "
                   f"pages/s = {rate / base:4.2f} x floor (target >= {0.9 if single else 1.7})")
+        if args.repeat > 1:
+            print(f"median of {args.repeat}:")
+            for label, _cpus, runner in runs:
+                ratios = [rate / base for lab, _s, run, rate, base in results
+                          if (lab, run) == (label, runner)]
+                print(f"  {label}, {runner.replace(chr(10), ', '):<30} "
+                      f"{statistics.median(ratios):4.2f} x floor ("
+                      + ", ".join(f"{r:.2f}" for r in ratios) + ")")
     return 0
 
 
