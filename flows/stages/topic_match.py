@@ -77,8 +77,9 @@ class TopicMatcher:
                     self.short.setdefault(first, []).append(alt)
         self.short_lengths = sorted({len(s) for s in self.short})
         # word -> the alternatives it begins (lists from the three indexes; () for most
-        # words). Looking up each distinct word once instead of at every occurrence halves
-        # the matching; bounded, since a long-running process meets new words for ever.
+        # words). Looking up each distinct word once instead of at every occurrence: 0.82 ->
+        # 0.68 ms an article (an lru_cache costs 0.08 ms of that back in calls). Bounded,
+        # since a long-running process meets new words for ever.
         self._cache: dict[str, tuple[list[_Alt], ...]] = {}
 
     def _first_of(self, word: str) -> tuple[list[_Alt], ...]:
