@@ -144,3 +144,31 @@ def test_validators_from_before_sitemap_children_are_forgotten(
     assert "0012_crawl_memory" in wdb.migrate(con)
     assert con.execute("SELECT count(*) FROM feed_state").fetchone() == (0,)
     con.close()
+
+
+def test_scanned_batch_keeps_nulls_types_and_offsets(tmp_path: Path) -> None:
+    """A registered batch stores what a row holds: NULLs where a column's first thousands of
+    values are None (DuckDB infers an object column's type from its values), offsets of
+    aware datetimes, non-Latin text, 63-bit keys; and the name is gone afterwards."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    con.execute("CREATE TABLE t (id BIGINT, title VARCHAR, seen TIMESTAMPTZ, share DOUBLE, "
+                "key UBIGINT)")
+    dushanbe = timezone(timedelta(hours=5))
+    rows = [(i, None, None, None, (1 << 62) + i) for i in range(2500)]
+    rows += [(2500, "Муҳоҷирон ӯ ӣ", datetime(2024, 5, 1, 12, tzinfo=dushanbe), 0.25, 7),
+             (2501, "", datetime(2024, 5, 1, 7, tzinfo=UTC), None, (1 << 63) - 1)]
+    with wdb.scanned(con, "t_batch", ("id", "title", "seen", "share", "key"), rows):
+        con.execute("INSERT INTO t SELECT id, title, seen, share, key FROM t_batch")
+    assert con.execute("SELECT count(*), count(title), count(seen), count(share) FROM t"
+                       ).fetchone() == (2502, 2, 2, 1)
+    got = con.execute("SELECT title, seen, share, key FROM t WHERE id >= 2500 ORDER BY id"
+                      ).fetchall()
+    assert [(t, a.astimezone(UTC), s, k) for t, a, s, k in got] == [
+        ("Муҳоҷирон ӯ ӣ", datetime(2024, 5, 1, 7, tzinfo=UTC), 0.25, 7),
+        ("", datetime(2024, 5, 1, 7, tzinfo=UTC), None, (1 << 63) - 1)]
+    assert con.execute("SELECT max(key) FROM t WHERE id < 2500").fetchone() == (
+        (1 << 62) + 2499,)
+    with pytest.raises(duckdb.CatalogException):
+        con.execute("SELECT * FROM t_batch")

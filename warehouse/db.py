@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 MIGRATIONS = HERE / "migrations"
@@ -151,10 +152,26 @@ def int_list(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values)
 
 
-def columns(names: Sequence[str], rows: Sequence[Sequence[object]]) -> dict[str, list]:
-    """Rows as one list per named column: parameters for an INSERT ... SELECT unnest(...),
-    which writes a whole batch in one statement."""
-    return {name: [row[k] for row in rows] for k, name in enumerate(names)}
+@contextmanager
+def scanned(con: duckdb.DuckDBPyConnection, name: str, names: Sequence[str],
+            rows: Sequence[Sequence[object]]) -> Iterator[str]:
+    """Rows as a table named `name` that DuckDB scans in place, for one INSERT ... SELECT of
+    a whole batch: one NumPy array per column, registered on the connection, then dropped.
+
+    DuckDB converts a list parameter value by value in Python (`unnest($x::T[])`), which
+    cost the writer a fifth of a millisecond an article; it reads an array of objects in C,
+    five times faster. Object arrays, so that None stays NULL and DuckDB infers each column's
+    type from its values; the statements cast to the table's types all the same."""
+    data = {}
+    for k, column in enumerate(names):
+        array = np.empty(len(rows), dtype=object)
+        array[:] = [row[k] for row in rows]   # slice assignment: never a 2-D array
+        data[column] = array
+    con.register(name, data)
+    try:
+        yield name
+    finally:
+        con.unregister(name)
 
 
 def insert_many(con: duckdb.DuckDBPyConnection, statement: str, rows: list[list]) -> None:

@@ -20,7 +20,7 @@ from flows.stages.models import Article, FetchEvent, Harvest
 from flows.stages.topic_match import Hit, matcher
 from flows.stages.topics import RuleTerms, TopicRules, rule_rows
 from warehouse.copies import CopyFinder
-from warehouse.db import columns, insert_many, int_list, sql, transaction
+from warehouse.db import insert_many, int_list, scanned, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 DOC_COLUMNS = ("id", "source", "url", "canonical_url", "title", "author", "published_at",
@@ -166,9 +166,10 @@ def _insert_matches(con: duckdb.DuckDBPyConnection,
     rows = [(doc_id, topic, kind, part, *phrase_forms(phrase))
             for doc_id, hits in docs for topic, kind, part, phrase in hits]
     if rows:
-        con.execute("INSERT INTO topic_match SELECT unnest($id), unnest($topic), "
-                    "unnest($kind), unnest($part), unnest($phrase), unnest($key)",
-                    columns(("id", "topic", "kind", "part", "phrase", "key"), rows))
+        with scanned(con, "match_batch", ("id", "topic", "kind", "part", "phrase", "key"),
+                     rows):
+            con.execute("INSERT INTO topic_match SELECT id, topic, kind, part, phrase, key "
+                        "FROM match_batch")
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
@@ -222,12 +223,12 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
                      art.published_at, fetched_at, art.lang, art.lang_confidence, art.text,
                      art.text_hash, art.n_words, art.is_seed, original, similarity, run_id))
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
-    con.execute(sql("insert_docs"), columns(DOC_COLUMNS, rows))
+    with scanned(con, "doc_batch", DOC_COLUMNS, rows):
+        con.execute(sql("insert_docs"))
     band_rows = [(key, doc_id) for i, doc_id in enumerate(ids) for key in finder.keys[i]]
     if band_rows:
-        keys, owners = zip(*band_rows, strict=True)
-        con.execute("INSERT INTO doc_band SELECT unnest($k::UBIGINT[]), unnest($d::BIGINT[])",
-                    {"k": list(keys), "d": list(owners)})
+        with scanned(con, "band_batch", ("k", "d"), band_rows):
+            con.execute("INSERT INTO doc_band SELECT k::UBIGINT, d::BIGINT FROM band_batch")
     for art, doc_id in pairs:
         if art.raw_html is not None:
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
@@ -262,7 +263,8 @@ def store_figures(con: duckdb.DuckDBPyConnection,
             for doc_id, title, text, found in docs
             for seq, f in enumerate(figures.figures_of(title, text) if found is None else found)]
     if rows:
-        con.execute(sql("insert_figures"), columns(FIGURE_COLUMNS, rows))
+        with scanned(con, "figure_batch", FIGURE_COLUMNS, rows):
+            con.execute(sql("insert_figures"))
     return len(rows)
 
 
@@ -286,8 +288,8 @@ def insert_fetch_events(con: duckdb.DuckDBPyConnection, run_id: str,
     if events:
         rows = [(e.source, e.kind, e.url, e.outcome, e.http_status, e.reason, e.n_bytes,
                  e.elapsed_ms, e.at or now()) for e in events]
-        con.execute(sql("insert_fetch_events"),
-                    {"run_id": run_id, **columns(FETCH_EVENT_COLUMNS, rows)})
+        with scanned(con, "event_batch", FETCH_EVENT_COLUMNS, rows):
+            con.execute(sql("insert_fetch_events"), {"run_id": run_id})
 
 
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
