@@ -156,7 +156,7 @@ def test_scanned_batch_keeps_nulls_types_and_offsets(tmp_path: Path) -> None:
     con.execute("CREATE TABLE t (id BIGINT, title VARCHAR, seen TIMESTAMPTZ, share DOUBLE, "
                 "key UBIGINT)")
     dushanbe = timezone(timedelta(hours=5))
-    rows = [(i, None, None, None, (1 << 62) + i) for i in range(2500)]
+    rows: list[tuple[object, ...]] = [(i, None, None, None, (1 << 62) + i) for i in range(2500)]
     rows += [(2500, "Муҳоҷирон ӯ ӣ", datetime(2024, 5, 1, 12, tzinfo=dushanbe), 0.25, 7),
              (2501, "", datetime(2024, 5, 1, 7, tzinfo=UTC), None, (1 << 63) - 1)]
     with wdb.scanned(con, "t_batch", ("id", "title", "seen", "share", "key"), rows):
