@@ -48,7 +48,8 @@ def plain_ingest(config: Path, db: Path) -> int:
     settings = load_settings(config)
     tasks.prepare_warehouse.fn(db, settings)
     run_id = tasks.start_run.fn(db, "ingest")
-    with frozen_heap(), open_builder(settings.runner) as builder, \
+    order = [s.key for s in settings.sources]   # as ingest_flow: the writer's order
+    with frozen_heap(), open_builder(settings.runner, order) as builder, \
             ThreadPoolExecutor(max_workers=8) as pool:
         tasks.use_workers(run_id, builder.submit, builder.batch_size)
         futures: list[Future[Harvest]] = [

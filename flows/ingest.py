@@ -66,7 +66,8 @@ def _ingest(config_path: str | None, db_path: str | None) -> IngestReport:
     db = Path(db_path) if db_path else default_db_path()
     seeds = tasks.prepare_warehouse(db, settings)
     run_id = tasks.start_run(db, "ingest")
-    with open_builder(settings.runner) as builder:
+    # The workers build outlets in the order the writer stores them (the configuration's).
+    with open_builder(settings.runner, [s.key for s in settings.sources]) as builder:
         logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
                     len(settings.sources), builder.description, db)
         tasks.use_workers(run_id, builder.submit, builder.batch_size, builder.warm)

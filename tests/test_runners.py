@@ -188,6 +188,44 @@ def test_a_killed_worker_fails_its_batch_and_the_next_batch_gets_a_new_pool() ->
         pool.close()
 
 
+def test_workers_build_outlets_in_the_order_the_writer_stores_them() -> None:
+    """A batch of an outlet the writer stores earlier overtakes queued batches of later
+    outlets, whichever outlet sent its pages first: the writer then stores each outlet while
+    the workers build the next, instead of waiting for the first one to come out last."""
+    from collections.abc import Callable
+    from concurrent.futures import Future
+    from typing import cast
+
+    from flows.runners import _ProcessPool
+    from flows.stages.models import FeedItem, FetchEvent
+    from flows.stages.page import WARM_UP_PAGE, BuildSpec, Built, PageJob
+
+    url = "https://example.org/w"
+    job = PageJob(url, FeedItem(url), url, WARM_UP_PAGE.encode(), "text/html",
+                  FetchEvent("w", "page", url, "ok"))
+    done: list[str] = []
+
+    def finished(name: str) -> Callable[[Future[list[Built]]], None]:
+        return lambda _future: done.append(name)   # one worker: one batch ends at a time
+
+    pool = _ProcessPool(1, order=["first", "second"])
+    try:
+        futures = []
+        # The second outlet's pages come first: two batches are handed to the worker at
+        # once, the third waits in the queue, where the first outlet's batch overtakes it.
+        for name, pages in (("second 1", 40), ("second 2", 40), ("second 3", 1),
+                            ("first 1", 1)):
+            future = cast("Future[list[Built]]",
+                          pool.submit(BuildSpec(name.split()[0]), [job] * pages))
+            future.add_done_callback(finished(name))
+            futures.append(future)
+        for future in futures:
+            future.result(timeout=120)
+    finally:
+        pool.close()
+    assert done.index("first 1") < done.index("second 3"), done
+
+
 def test_warm_up_page_is_built_into_an_article() -> None:
     """A rejected warm-up page would leave language, MinHash and figures cold in workers."""
     from flows.stages.models import FeedItem, FetchEvent
