@@ -92,10 +92,10 @@ class _ProcessPool:
     outlets are finished one after another, in that order, so the writer stores each while
     the workers build the next. Ranked instead by the order outlets sent their first batch,
     the outlet the writer waits for first was often finished fifth of eight, and the writer
-    stored most of the run after the workers had finished (0.8 s of two idle cores on the
-    2,000-page replica). A pool whose worker died (a crash in a C extension on
-    one page) is replaced: the batches in flight fail and are reported with their outlets,
-    the rest of the run goes on."""
+    stored most of the run after the workers had finished (idle cores at the end of a
+    2,000-page run: 2.7 CPU-seconds then, ~1.9 now). A pool whose worker died (a crash in a
+    C extension on one page) is replaced: the batches in flight fail and are reported with
+    their outlets, the rest of the run goes on."""
 
     def __init__(self, workers: int, order: Sequence[str] = ()) -> None:
         methods = multiprocessing.get_all_start_methods()
