@@ -34,3 +34,17 @@ def frozen_heap() -> Iterator[None]:
             _depth -= 1
             if not _depth:
                 gc.unfreeze()
+
+
+def refreeze() -> None:
+    """Inside a `frozen_heap` block, park what the process holds now as well (no-op outside).
+
+    For data loaded lazily during a run that stays for the life of the process: building
+    pages in this process (the threads runner) loads langdetect's profiles (~88,000 lists
+    of floats) and trafilatura's tables at the first page, after the run's freeze, and every
+    full collection of the run then walked them. `gc.freeze` only moves lists: it is cheap.
+    Objects frozen with them are still freed by reference counting; cyclic garbage among
+    them waits for the block's end."""
+    with _lock:
+        if _depth:
+            gc.freeze()

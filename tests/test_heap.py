@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from flows.heap import frozen_heap
+from flows.heap import frozen_heap, refreeze
 
 
 class _Node:
@@ -49,3 +49,14 @@ def test_nested_blocks_unfreeze_when_the_outer_one_ends() -> None:
             pass
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_refreeze_parks_what_a_run_loaded_and_only_inside_a_block() -> None:
+    refreeze()   # outside a block: nothing is frozen for good
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        loaded = _Node()   # e.g. language profiles, loaded at the run's first page
+        refreeze()
+        assert all(o is not loaded for o in gc.get_objects())
+    assert gc.get_freeze_count() == 0
+    assert any(o is loaded for o in gc.get_objects())
