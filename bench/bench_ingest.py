@@ -22,10 +22,10 @@ with the mean of the floors on either side of it: the machine's speed drifts bet
 Pages per second = pages stored / wall time of the flow call. Targets (issue 8): one core at
 least 0.9 x the floor, both cores at least 1.7 x. Last, for reference, the floor's own work
 in forked processes: half the pages on one CPU, then both halves at once on both CPUs; the
-second over the first is the most two cores of this machine carry. Figures on a shared
-machine are indicative: on one whose speed drifts, `--repeat N` runs the whole series N times
-(each run into a fresh warehouse, each between two floors) and prints every ratio and their
-median.
+second over the first is what the two CPUs of this machine carried of it just then. Figures
+on a shared machine are indicative: on one whose speed drifts, `--repeat N` runs the whole
+series N times (each run into a fresh warehouse, each between two floors) and prints every
+ratio and their median.
 """
 
 from __future__ import annotations
@@ -152,8 +152,9 @@ def floor_pair(bodies: list[tuple[str, bytes]], cpus: set[int]) -> tuple[float, 
     """Pages per second of the floor's work in forked processes (warm, as this one is): half
     the pages in one process on one CPU, then both halves at once, one process pinned to each
     CPU. Not a target: the second over the first is how far two cores of this machine carry
-    the floor's own work (2 if they did not slow each other down), the ceiling of the 2-core
-    run. Forked both times, so that neither side has this process's heap and the other not."""
+    the floor's own work (2 if they did not slow each other down; a virtual machine's two CPUs
+    may share a physical core). Forked both times, so that neither side has this process's
+    heap and the other not."""
     global _PAIRED
     _PAIRED = bodies
     first, *rest = sorted(cpus)
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         alone, both = floor_pair(bodies, ALL_CPUS)
         print(f"the floor's work in forked processes: half the pages on one CPU "
               f"{alone:5.1f} pages/s; both halves at once on two CPUs {both:5.1f} pages/s = "
-              f"{both / alone:4.2f} x: the most two cores carry here", flush=True)
+              f"{both / alone:4.2f} x (2 if the CPUs did not slow each other down; one "
+              f"sample, at one moment)", flush=True)
         print("against the floor measured before and after each run (their mean):")
         for label, single, runner, rate, base in results:
             print(f"  {label}, {runner.replace(chr(10), ', '):<30} {rate:5.1f} / {base:5.1f} "
