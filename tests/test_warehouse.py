@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import duckdb
@@ -172,3 +173,43 @@ def test_scanned_batch_keeps_nulls_types_and_offsets(tmp_path: Path) -> None:
         (1 << 62) + 2499,)
     with pytest.raises(duckdb.CatalogException):
         con.execute("SELECT * FROM t_batch")
+
+
+def test_a_batch_registers_while_another_thread_opens_the_same_file(tmp_path: Path) -> None:
+    """The writer and an outlet's known-URL lookup open the warehouse at the same moment: the
+    writer's `scanned` batch must still find DuckDB's Python scan (without the connect lock,
+    10 of 300 such rounds failed with "pandas_scan does not exist")."""
+    path = tmp_path / "w.duckdb"
+    with wdb.opened(path, migrate_schema=False) as con:
+        con.execute("CREATE TABLE t (a VARCHAR, b INTEGER)")
+    rounds, together, errors = 200, threading.Barrier(2), []
+
+    def lookups() -> None:
+        for _ in range(rounds):
+            together.wait()
+            try:
+                with wdb.opened(path, migrate_schema=False) as con:
+                    con.execute("SELECT count(*) FROM t").fetchall()
+            except Exception as exc:   # every failure is counted
+                errors.append(repr(exc))
+            together.wait()
+
+    def writes() -> None:
+        for _ in range(rounds):
+            together.wait()
+            try:
+                with wdb.opened(path, migrate_schema=False) as con, \
+                        wdb.scanned(con, "batch", ("a", "b"), [("x", 1)]) as batch:
+                    con.execute(f"INSERT INTO t SELECT a, b FROM {batch}")
+            except Exception as exc:
+                errors.append(repr(exc))
+            together.wait()
+
+    threads = [threading.Thread(target=lookups), threading.Thread(target=writes)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with wdb.opened(path, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM t").fetchone() == (rounds,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -100,6 +101,15 @@ def lock_wait() -> float:
     return value
 
 
+# One DuckDB connect at a time in this process. Two threads opening the same file at once
+# (the writer and an outlet's known-URL lookup) may both find no open instance; DuckDB's
+# Python client can then hand one of them the other's instance before it has registered its
+# Python table functions, and `register` (warehouse.db.scanned) fails with "Table Function
+# with name pandas_scan does not exist" (10 in 300 simultaneous opens here; none with this
+# lock, tests/test_warehouse.py). An open costs ~17 ms of CPU: the lock costs nothing else.
+_CONNECT_LOCK = threading.Lock()
+
+
 def connect(path: Path | str, read_only: bool = False, retry_seconds: float | None = None,
             migrate_schema: bool = True) -> duckdb.DuckDBPyConnection:
     """Open the warehouse; a writer also migrates it unless told the schema is current.
@@ -120,8 +130,9 @@ def connect(path: Path | str, read_only: bool = False, retry_seconds: float | No
     deadline = time.monotonic() + retry_seconds
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only,
-                                 config={"memory_limit": memory_limit()})
+            with _CONNECT_LOCK:
+                con = duckdb.connect(str(path), read_only=read_only,
+                                     config={"memory_limit": memory_limit()})
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
