@@ -47,11 +47,9 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a script
 
 from bench.big_replica import BigReplica
+from bench.floor import floor_pages
 from flows.ingest import ingest_flow
 from flows.replica.server import ReplicaServer, demo_config
-from flows.stages.charset import decode
-from flows.stages.extract import extract
-from flows.stages.language import detect_language
 from flows.stages.page import warm_up
 from warehouse.db import opened
 
@@ -122,12 +120,7 @@ def pin(cpus: set[int], skip: int | None = None) -> None:
 
 def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, int]:
     started, cpu = time.perf_counter(), time.process_time()
-    found = 0
-    for url, body in bodies:
-        ex = extract(url, decode(body, "text/html; charset=utf-8"))
-        if ex is not None:
-            detect_language(f"{ex.title or ''}\n{ex.text}")
-            found += 1
+    found = floor_pages(bodies)
     took = time.perf_counter() - started
     print(f"floor: {took:6.1f} s, CPU {time.process_time() - cpu:.1f} s", flush=True)
     return took, found
@@ -141,10 +134,7 @@ def _floor_half(cpu_and_half: tuple[int, int]) -> tuple[float, float]:
     cpu, half = cpu_and_half
     os.sched_setaffinity(0, {cpu})
     started = time.monotonic()   # system-wide: the two halves' clocks compare
-    for url, body in _PAIRED[half::2]:
-        ex = extract(url, decode(body, "text/html; charset=utf-8"))
-        if ex is not None:
-            detect_language(f"{ex.title or ''}\n{ex.text}")
+    floor_pages(_PAIRED[half::2])
     return started, time.monotonic()
 
 

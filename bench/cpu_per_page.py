@@ -3,7 +3,7 @@
     .venv/bin/python bench/cpu_per_page.py [--pages 400] [--rounds 2] [--outlets-a-store 4]
 
 The big replica's pages (bench/big_replica.py, no HTTP) go through: the floor (bytes ->
-decode -> trafilatura -> language, as bench_ingest.py times it); the worker side
+decode -> trafilatura -> language: bench/floor.py, as bench_ingest.py times it); the worker side
 (`build_pages` in batches of 8, what a worker process runs: the floor's work plus
 normalisation, MinHash, figures, topic phrases); the writer side (`store_harvests` of the
 built articles into a fresh warehouse file, 4 outlets a transaction). CPU time, not wall time:
@@ -24,11 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a script
 
 from bench.big_replica import OUTLET_LANGS, BigReplica
+from bench.floor import floor_pages
 from flows.settings import load_settings
 from flows.stages.article import seed_article
-from flows.stages.charset import decode
-from flows.stages.extract import extract
-from flows.stages.language import detect_language
 from flows.stages.models import FeedItem, FetchEvent, Harvest
 from flows.stages.page import BuildSpec, Built, PageJob, build_pages, warm_up
 from flows.stages.topics import load_rules, rule_terms_in
@@ -37,13 +35,6 @@ from warehouse.db import opened
 
 BATCH = 8   # flows/runners.py PROCESS_BATCH
 TOPICS = rule_terms_in(load_settings(None).topics_path)   # the workers find topic phrases
-
-
-def floor(bodies: list[tuple[str, bytes]]) -> None:
-    for url, body in bodies:
-        ex = extract(url, decode(body, "text/html; charset=utf-8"))
-        if ex is not None:
-            detect_language(f"{ex.title or ''}\n{ex.text}")
 
 
 def build(jobs: dict[str, list[PageJob]]) -> dict[str, list[Built]]:
@@ -95,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
                 url, FeedItem(url), url, body, "text/html; charset=utf-8",
                 FetchEvent(outlet, "page", url, "ok", 200, None, len(body), 5)))
         warm_up()
-        floor(bodies)
+        floor_pages(bodies)
         built = build(jobs)
         cpu = {"floor": 0.0, "worker": 0.0}
         for _ in range(args.rounds):
             started = time.process_time()
-            floor(bodies)
+            floor_pages(bodies)
             cpu["floor"] += time.process_time() - started
             started = time.process_time()
             built = build(jobs)
