@@ -118,12 +118,11 @@ def pin(cpus: set[int], skip: int | None = None) -> None:
                 os.sched_setaffinity(int(task.name), cpus)
 
 
-def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, int]:
+def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, float, int]:
+    """Wall and CPU seconds of the floor's work on the pages, and how many held article text."""
     started, cpu = time.perf_counter(), time.process_time()
     found = floor_pages(bodies)
-    took = time.perf_counter() - started
-    print(f"floor: {took:6.1f} s, CPU {time.process_time() - cpu:.1f} s", flush=True)
-    return took, found
+    return time.perf_counter() - started, time.process_time() - cpu, found
 
 
 _PAIRED: list[tuple[str, bytes]] = []   # the pages, for the forked halves of floor_pair
@@ -196,10 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         def floor_rate() -> float:
             """Pages per second of the floor, now (pinned to one core)."""
             pin(one)
-            took, found = floor(bodies)
+            took, cpu, found = floor(bodies)
             pin(ALL_CPUS)
-            print(f"  floor (trafilatura + language, one process, 1 core): {took:6.1f} s = "
-                  f"{args.pages / took:5.1f} pages/s ({found} with article text)", flush=True)
+            print(f"  floor (trafilatura + language, one process, 1 core): {took:6.1f} s "
+                  f"(CPU {cpu:.1f} s) = {args.pages / took:5.1f} pages/s ({found} with article "
+                  f"text)", flush=True)
             return args.pages / took
 
         results = []
