@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -184,28 +185,27 @@ def test_a_batch_registers_while_another_thread_opens_the_same_file(tmp_path: Pa
         con.execute("CREATE TABLE t (a VARCHAR, b INTEGER)")
     rounds, together, errors = 200, threading.Barrier(2), []
 
-    def lookups() -> None:
+    def lookup() -> None:
+        with wdb.opened(path, migrate_schema=False) as con:
+            con.execute("SELECT count(*) FROM t").fetchall()
+
+    def write() -> None:
+        with wdb.opened(path, migrate_schema=False) as con, \
+                wdb.scanned(con, "batch", ("a", "b"), [("x", 1)]) as batch:
+            con.execute(f"INSERT INTO t SELECT a, b FROM {batch}")
+
+    def each_round(action: Callable[[], None]) -> None:
+        """`action` once a round, the two threads' rounds starting together."""
         for _ in range(rounds):
             together.wait()
             try:
-                with wdb.opened(path, migrate_schema=False) as con:
-                    con.execute("SELECT count(*) FROM t").fetchall()
+                action()
             except Exception as exc:   # every failure is counted
                 errors.append(repr(exc))
             together.wait()
 
-    def writes() -> None:
-        for _ in range(rounds):
-            together.wait()
-            try:
-                with wdb.opened(path, migrate_schema=False) as con, \
-                        wdb.scanned(con, "batch", ("a", "b"), [("x", 1)]) as batch:
-                    con.execute(f"INSERT INTO t SELECT a, b FROM {batch}")
-            except Exception as exc:
-                errors.append(repr(exc))
-            together.wait()
-
-    threads = [threading.Thread(target=lookups), threading.Thread(target=writes)]
+    threads = [threading.Thread(target=each_round, args=(lookup,)),
+               threading.Thread(target=each_round, args=(write,))]
     for t in threads:
         t.start()
     for t in threads:
