@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from duckdb import DuckDBPyConnection
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows.crawl import Crawl
 from flows.harvest import SubmitBatch, Warm, harvest_source
 from flows.settings import Settings, Source
+from flows.stages import dedup
 from flows.stages.fetch import make_client
 from flows.stages.models import Harvest
 from flows.stages.robots import RobotsCopy
 from flows.stages.topics import load_rules
-from warehouse import feed_state, store
+from warehouse import bands, feed_state, store
 from warehouse.db import opened
 
 if TYPE_CHECKING:   # the build stage imports trafilatura and langdetect: not on a no-op
@@ -31,12 +32,23 @@ def _writer(db_path: Path, migrate: bool = False) -> AbstractContextManager[Duck
     return opened(db_path, migrate_schema=migrate)
 
 
+def _reband_progress(done: int, total: int) -> None:
+    """Re-banding a large warehouse takes minutes: say how far it is, every ~50,000."""
+    if done % 50_000 < bands.REBAND_IDS or done == total:
+        get_run_logger().info("re-banding stored documents: %d of %d", done, total)
+
+
 @task(cache_policy=NO_CACHE)
 def prepare_warehouse(db_path: Path, settings: Settings) -> int:
     """Migrate, load the topic rules, and store any seed document not yet stored."""
     rules = load_rules(settings.topics_path)
     with _writer(db_path, migrate=True) as con:
         store.load_rules(con, rules)
+        rebanded = bands.ensure_bands(con, settings.dedup.shingle_size, _reband_progress)
+        if rebanded:
+            get_run_logger().info("re-banded %d stored documents (MinHash scheme %s, "
+                                  "shingles of %d words)", rebanded, dedup.SCHEME,
+                                  settings.dedup.shingle_size)
         feed_state.set_failing_after(con, settings.fetch.failing_after)
         missing = store.missing_seeds(con)
         seeds = []

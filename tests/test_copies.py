@@ -12,11 +12,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from flows.stages import dedup
 from flows.stages.models import Article
 from tests.helpers import article, memory_warehouse
+from warehouse import bands, store
 from warehouse import db as wdb
-from warehouse import store
-from warehouse.copies import band_keys, id_runs
+from warehouse.bands import band_keys
+from warehouse.copies import id_runs
 
 WORDS = ["migrants", "labour", "Russia", "Tajikistan", "patent", "quota", "remittances",
          "Moscow", "Dushanbe", "border", "ministry", "workers", "deported", "entry", "ban",
@@ -192,3 +194,65 @@ def test_candidates_close_in_storage_order_are_read_as_ranges() -> None:
     assert id_runs([]) == []
     assert id_runs(range(0, 3000, 500), gap=700, span=1200) == [[0, 500, 1000],
                                                                  [1500, 2000, 2500]]
+
+
+def _keys_by_doc(con: duckdb.DuckDBPyConnection) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for key, doc_id in con.execute("SELECT key, doc_id FROM doc_band").fetchall():
+        out.setdefault(int(doc_id), []).append(int(key))
+    return {doc_id: sorted(keys) for doc_id, keys in out.items()}
+
+
+def test_bands_made_another_way_are_rebuilt_before_copies_are_searched(tmp_path: Path) -> None:
+    """A warehouse whose bands came from the earlier MinHash scheme (no band_scheme row) or
+    another shingle size is re-banded from its texts, in one go; copies are then found."""
+    con = memory_warehouse(tmp_path)
+    original = _story(3)
+    with wdb.transaction(con):
+        store.insert_articles(con, [article("One", original, "https://a.org/1"),
+                                    article("Two", _story(4), "https://a.org/2")], "r1", 0.5, 4)
+    right = _keys_by_doc(con)
+    # What an earlier version left: bands of another scheme, and no record of it.
+    con.execute("UPDATE doc_band SET key = xor(key, 12345)")
+    con.execute("DELETE FROM band_scheme")
+    with wdb.transaction(con):
+        store.insert_articles(con, [article("One again", _edited(original), "https://b.org/1")],
+                              "r2", 0.5, 4)
+    assert _originals(con)["https://b.org/1"] is None   # its bands meet nothing stored
+
+    assert bands.ensure_bands(con, 4) == 3
+    assert bands.stored_scheme(con) == (dedup.SCHEME, 4)
+    rebuilt = _keys_by_doc(con)
+    assert {d: rebuilt[d] for d in right} == right       # as building the articles made them
+    assert bands.ensure_bands(con, 4) is None            # done once
+    with wdb.transaction(con):
+        store.insert_articles(con, [article("One, third", _edited(original, 13),
+                                            "https://c.org/1")], "r3", 0.5, 4)
+    assert _originals(con)["https://c.org/1"] == "https://a.org/1"
+
+    seen: list[tuple[int, int]] = []
+    assert bands.ensure_bands(con, 5, lambda done, total: seen.append((done, total))) == 4
+    assert seen[-1] == (4, 4)
+    text = con.execute("SELECT text FROM doc WHERE url = 'https://a.org/1'").fetchone()
+    assert text is not None
+    assert sorted(band_keys(bands.doc_bands(text[0], 5))) in _keys_by_doc(con).values()
+    assert con.execute("SELECT count(*) FROM doc_band").fetchone() == (4 * dedup.BANDS,)
+
+
+def test_an_interrupted_rebanding_leaves_the_old_bands(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    con = memory_warehouse(tmp_path)
+    with wdb.transaction(con):
+        store.insert_articles(con, [article(f"N{k}", _story(10 + k), f"https://a.org/{k}")
+                                    for k in range(3)], "r1", 0.5, 4)
+    assert bands.ensure_bands(con, 4) == 3
+    before = _keys_by_doc(con)
+
+    def crash(done: int, total: int) -> None:
+        raise KeyboardInterrupt   # a kill mid-way
+
+    monkeypatch.setattr(bands, "REBAND_IDS", 1)
+    with pytest.raises(KeyboardInterrupt):
+        bands.ensure_bands(con, 5, crash)
+    assert _keys_by_doc(con) == before
+    assert bands.stored_scheme(con) == (dedup.SCHEME, 4)

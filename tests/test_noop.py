@@ -19,14 +19,6 @@ from flows.replica.server import ReplicaServer
 from tests.conftest import ROOT
 
 
-def test_a_run_that_builds_no_article_does_not_import_minhash_or_scipy() -> None:
-    code = ("import sys, flows.cli, flows.ingest, flows.digest\n"
-            "print(sorted(m for m in ('datasketch', 'scipy') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
 def test_the_run_command_imports_no_parser_or_sender_it_may_not_use() -> None:
     """Extraction, language detection and feed parsing are imported when a page is built or
     a feed is read in full, apprise when a chat alert is sent: a no-op run does neither."""

@@ -25,10 +25,10 @@ import duckdb
 
 from flows.stages import dedup
 from flows.stages.models import Article
+from warehouse.bands import band_keys
 from warehouse.db import int_list, sql
 
 MAX_CANDIDATES = 50   # compared exactly, most bands shared first
-BAND_SALT = 2654435761  # migration 0010 folds stored (band, hash) pairs the same way
 # Stored texts read at once for a batch's exact comparisons, and shingle sets kept for reuse:
 # at most this many (about 7 KB and 60 KB each), so a batch full of near-copies of different
 # documents cannot make the writer's memory grow without bound.
@@ -52,12 +52,6 @@ def id_runs(ids: Sequence[int], gap: int = RANGE_GAP, span: int = RANGE_SPAN
         else:
             runs.append([doc_id])
     return runs
-
-
-def band_keys(bands: Sequence[int]) -> list[int]:
-    """One key per band: the band's 63-bit hash with the band number folded in, so that equal
-    hashes only meet in the same band and the join compares one column."""
-    return [h ^ (band * BAND_SALT) for band, h in enumerate(bands)]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from flows.stages import figures
 from flows.stages.models import Article, FetchEvent, Harvest
 from flows.stages.topic_match import Hit, matcher
 from flows.stages.topics import RuleTerms, TopicRules, rule_rows
+from warehouse.bands import insert_band_rows
 from warehouse.copies import CopyFinder
 from warehouse.db import insert_many, int_list, scanned, sql, transaction
 
@@ -225,10 +226,8 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
         stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
     with scanned(con, "doc_batch", DOC_COLUMNS, rows):
         con.execute(sql("insert_docs"))
-    band_rows = [(key, doc_id) for i, doc_id in enumerate(ids) for key in finder.keys[i]]
-    if band_rows:
-        with scanned(con, "band_batch", ("k", "d"), band_rows):
-            con.execute("INSERT INTO doc_band SELECT k::UBIGINT, d::BIGINT FROM band_batch")
+    insert_band_rows(con, [(key, doc_id) for i, doc_id in enumerate(ids)
+                           for key in finder.keys[i]])
     for art, doc_id in pairs:
         if art.raw_html is not None:
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
