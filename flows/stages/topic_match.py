@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
@@ -45,6 +45,25 @@ class _Alt:
     rest: tuple[tuple[str, bool], ...]       # the words after the first: (literal, is_stem)
 
 
+@dataclass
+class _Group:
+    """The alternatives that begin with one word (or stem), split by what follows it: those
+    of one word, and the longer ones by their second word (exact, or a stem). Most words
+    that begin longer alternatives are common ones (Tajik "ба" begins ~100 of them): the
+    next word picks the few worth following instead of trying each."""
+
+    single: list[_Alt] = field(default_factory=list)
+    by_second: dict[str, list[_Alt]] = field(default_factory=dict)
+    by_second_stem: dict[str, list[_Alt]] = field(default_factory=dict)
+
+    def add(self, alt: _Alt) -> None:
+        if not alt.rest:
+            self.single.append(alt)
+        else:
+            second, stem = alt.rest[0]
+            (self.by_second_stem if stem else self.by_second).setdefault(second, []).append(alt)
+
+
 class TopicMatcher:
     """Built once per rule set and process (`matcher`): indexing ~950 terms costs more than
     matching one article."""
@@ -54,9 +73,9 @@ class TopicMatcher:
         # Alternatives by their first word: that word itself, or a stem — found by the
         # word's first _HEAD letters, grouped by stem (one startswith for all of a stem's
         # alternatives), or, shorter than _HEAD, by the stem itself.
-        self.exact: dict[str, list[_Alt]] = {}
-        self.heads: dict[str, dict[str, list[_Alt]]] = {}
-        self.short: dict[str, list[_Alt]] = {}
+        self.exact: dict[str, _Group] = {}
+        self.heads: dict[str, dict[str, _Group]] = {}
+        self.short: dict[str, _Group] = {}
         self.raw: list[tuple[int, int, Any]] = []   # (rule, order, regex.Pattern)
         for r, (_topic, _kind, terms) in enumerate(rules):
             for order, (compiled, term) in enumerate(alternatives(terms)):
@@ -70,24 +89,24 @@ class TopicMatcher:
                 (first, stem), *rest = term_words(term)
                 alt = _Alt(r, order, tuple(rest))
                 if not stem:
-                    self.exact.setdefault(first, []).append(alt)
+                    self.exact.setdefault(first, _Group()).add(alt)
                 elif len(first) >= _HEAD:
-                    self.heads.setdefault(first[:_HEAD], {}).setdefault(first, []).append(alt)
+                    self.heads.setdefault(first[:_HEAD], {}).setdefault(first, _Group()).add(alt)
                 else:
-                    self.short.setdefault(first, []).append(alt)
+                    self.short.setdefault(first, _Group()).add(alt)
         self.short_lengths = sorted({len(s) for s in self.short})
         # word -> the alternatives it begins (lists from the three indexes; () for most
         # words). Looking up each distinct word once instead of at every occurrence: 0.82 ->
         # 0.68 ms an article (an lru_cache costs 0.08 ms of that back in calls). Bounded,
         # since a long-running process meets new words for ever.
-        self._cache: dict[str, tuple[list[_Alt], ...]] = {}
+        self._cache: dict[str, tuple[_Group, ...]] = {}
 
-    def _first_of(self, word: str) -> tuple[list[_Alt], ...]:
+    def _first_of(self, word: str) -> tuple[_Group, ...]:
         found = []
         if same := self.exact.get(word):
             found.append(same)
         if head := self.heads.get(word[:_HEAD]):
-            found += [alts for stem, alts in head.items() if word.startswith(stem)]
+            found += [group for stem, group in head.items() if word.startswith(stem)]
         for n in self.short_lengths:
             if n <= len(word) and (stems := self.short.get(word[:n])):
                 found.append(stems)
@@ -115,12 +134,25 @@ class TopicMatcher:
             if best is None or order < best[0]:
                 found[rule][start] = (order, end)
 
-        def record(alts: list[_Alt], i: int, start: int, after: int) -> None:
-            """`alts` start at word i (at `start`, its first word ending at `after`)."""
+        last = len(words) - 1
+
+        def follow(alts: list[_Alt], i: int, start: int, after: int) -> None:
             for alt in alts:
-                end = self._end(alt, words, i, after) if alt.rest else after + 1
+                end = self._end(alt, words, i, after)
                 if end is not None:
                     keep(alt.rule, start, alt.order, end)
+
+        def record(group: _Group, i: int, start: int, after: int) -> None:
+            """`group` starts at word i (at `start`, its first word ending at `after`)."""
+            for alt in group.single:
+                keep(alt.rule, start, alt.order, after + 1)
+            if i < last:
+                second = words[i + 1]
+                if alts := group.by_second.get(second):
+                    follow(alts, i, start, after)
+                for stem, alts in group.by_second_stem.items():
+                    if second.startswith(stem):
+                        follow(alts, i, start, after)
 
         # Only the words that begin an alternative are visited, found through a per-word
         # cache; word i ends at 1 + 2i + the length of words 0..i (two spaces between words).
@@ -132,8 +164,8 @@ class TopicMatcher:
                 lists = self._first_of(word)
             if lists:
                 after = 1 + 2 * i + ends[i]
-                for alts in lists:
-                    record(alts, i, after - len(word) - 1, after)
+                for group in lists:
+                    record(group, i, after - len(word) - 1, after)
         for rule, order, pattern in self.raw:
             for m in pattern.finditer(t, overlapped=True):
                 keep(rule, m.start(), order, m.end())
