@@ -7,6 +7,8 @@ import email.policy
 import gc
 import json
 import shutil
+import time
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -117,6 +119,48 @@ def test_a_dead_outlet_is_recorded_and_the_others_are_stored(demo_cfg: Path, db_
     assert ok == (6,)
     outcome = con.execute("SELECT outcome, reason FROM fetches WHERE source = 'dead'").fetchone()
     assert outcome is not None and outcome[0] == "soft"
+
+
+def _store_tasks(state: object) -> int:
+    """How many store_harvests task runs the flow run of this final state made."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
+
+    flow_run_id = state.state_details.flow_run_id  # type: ignore[attr-defined]
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="store_harvests")))
+    return len(runs)
+
+
+def test_a_run_of_outlets_with_few_new_articles_is_stored_in_one_transaction(
+        demo_cfg: Path, db_path: Path) -> None:
+    """The second outlet's feed answers 1.5 s late, when the first has long been harvested:
+    the writer waits for it (and then the rest) rather than opening the warehouse for the
+    first outlet's few articles alone (flows/ingest.py STORE_AT_LEAST)."""
+    from tests.faultserver import FaultServer, send
+
+    def late_feed(h: BaseHTTPRequestHandler) -> None:
+        time.sleep(1.5)
+        send(h, 200, b'<?xml version="1.0"?><rss version="2.0"><channel><title>Late</title>'
+                     b"</channel></rss>", "application/rss+xml")
+
+    with FaultServer({"/rss.xml": late_feed}) as srv:
+        text = demo_cfg.read_text(encoding="utf-8")
+        second = text.index("[[sources]]", text.index("[[sources]]") + 1)
+        demo_cfg.write_text(text[:second] + f'[[sources]]\nkey = "late"\nname = "Late outlet"\n'
+                            f'feeds = ["{srv.base}/rss.xml"]\n\n' + text[second:], "utf-8")
+        state = ingest_flow(str(demo_cfg), str(db_path), return_state=True)
+    report = state.result()
+    assert report.status == "ok" and report.new_articles == len(EXPECTED)
+    assert [s.source for s in report.sources][:2] == ["asiaplus_en", "late"]
+    assert _store_tasks(state) == 1
 
 
 def test_digest_after_ingest(demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
