@@ -42,22 +42,32 @@ def _reband_progress(done: int, total: int) -> None:
 def prepare_warehouse(db_path: Path, settings: Settings) -> int:
     """Migrate, load the topic rules, and store any seed document not yet stored."""
     rules = load_rules(settings.topics_path)
+    size = settings.dedup.shingle_size
     with _writer(db_path, migrate=True) as con:
         store.load_rules(con, rules)
-        rebanded = bands.ensure_bands(con, settings.dedup.shingle_size, _reband_progress)
-        if rebanded:
-            get_run_logger().info("re-banded %d stored documents (MinHash scheme %s, "
-                                  "shingles of %d words)", rebanded, dedup.SCHEME,
-                                  settings.dedup.shingle_size)
-        feed_state.set_failing_after(con, settings.fetch.failing_after)
-        missing = store.missing_seeds(con)
-        seeds = []
-        if missing:   # once per warehouse: the build stage is not imported otherwise
-            from flows.stages.article import seed_article
+        if not bands.needs_rebanding(con, size):
+            return _store_seeds(con, settings)
+    # Once after an upgrade (or a new shingle size): range by range, the lock released
+    # between ranges so that analysts can read (warehouse/bands.py).
+    rebanded = bands.reband(lambda: _writer(db_path), size, _reband_progress)
+    if rebanded:
+        get_run_logger().info("re-banded %d stored documents (MinHash scheme %s, shingles of "
+                              "%d words)", rebanded, dedup.SCHEME, size)
+    with _writer(db_path) as con:
+        return _store_seeds(con, settings)
 
-            seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
-        return store.store_seeds(con, seeds, settings.dedup.threshold,
-                                 settings.dedup.shingle_size)
+
+def _store_seeds(con: DuckDBPyConnection, settings: Settings) -> int:
+    """The rest of preparing: alert thresholds, and the seeds not yet stored."""
+    feed_state.set_failing_after(con, settings.fetch.failing_after)
+    missing = store.missing_seeds(con)
+    seeds = []
+    if missing:   # once per warehouse: the build stage is not imported otherwise
+        from flows.stages.article import seed_article
+
+        seeds = [seed_article(p, settings.dedup.shingle_size) for p in missing]
+    return store.store_seeds(con, seeds, settings.dedup.threshold,
+                             settings.dedup.shingle_size)
 
 
 @task(cache_policy=NO_CACHE)

@@ -205,8 +205,9 @@ def _keys_by_doc(con: duckdb.DuckDBPyConnection) -> dict[int, list[int]]:
 
 def test_bands_made_another_way_are_rebuilt_before_copies_are_searched(tmp_path: Path) -> None:
     """A warehouse whose bands came from the earlier MinHash scheme (no band_scheme row) or
-    another shingle size is re-banded from its texts, in one go; copies are then found."""
+    another shingle size is re-banded from its texts; copies are then found."""
     con = memory_warehouse(tmp_path)
+    writer = lambda: wdb.opened(tmp_path / "w.duckdb", migrate_schema=False)  # noqa: E731
     original = _story(3)
     with wdb.transaction(con):
         store.insert_articles(con, [article("One", original, "https://a.org/1"),
@@ -214,45 +215,64 @@ def test_bands_made_another_way_are_rebuilt_before_copies_are_searched(tmp_path:
     right = _keys_by_doc(con)
     # What an earlier version left: bands of another scheme, and no record of it.
     con.execute("UPDATE doc_band SET key = xor(key, 12345)")
-    con.execute("DELETE FROM band_scheme")
+    assert bands.needs_rebanding(con, 4)
     with wdb.transaction(con):
         store.insert_articles(con, [article("One again", _edited(original), "https://b.org/1")],
                               "r2", 0.5, 4)
     assert _originals(con)["https://b.org/1"] is None   # its bands meet nothing stored
 
-    assert bands.ensure_bands(con, 4) == 3
+    assert bands.reband(writer, 4) == 3
     assert bands.stored_scheme(con) == (dedup.SCHEME, 4)
+    assert not bands.needs_rebanding(con, 4)
     rebuilt = _keys_by_doc(con)
     assert {d: rebuilt[d] for d in right} == right       # as building the articles made them
-    assert bands.ensure_bands(con, 4) is None            # done once
     with wdb.transaction(con):
         store.insert_articles(con, [article("One, third", _edited(original, 13),
                                             "https://c.org/1")], "r3", 0.5, 4)
     assert _originals(con)["https://c.org/1"] == "https://a.org/1"
 
     seen: list[tuple[int, int]] = []
-    assert bands.ensure_bands(con, 5, lambda done, total: seen.append((done, total))) == 4
+    assert bands.needs_rebanding(con, 5)
+    assert bands.reband(writer, 5, lambda done, total: seen.append((done, total))) == 4
     assert seen[-1] == (4, 4)
     text = con.execute("SELECT text FROM doc WHERE url = 'https://a.org/1'").fetchone()
     assert text is not None
     assert sorted(band_keys(bands.doc_bands(text[0], 5))) in _keys_by_doc(con).values()
     assert con.execute("SELECT count(*) FROM doc_band").fetchone() == (4 * dedup.BANDS,)
+    assert con.execute("SELECT count(*) FROM band_rebuild").fetchone() == (0,)
 
 
-def test_an_interrupted_rebanding_leaves_the_old_bands(tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_rebanding_stopped_midway_resumes_where_it_stopped(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each range is its own transaction: a kill keeps the ranges done, loses none of the
+    range it was in (its old bands stay), and the next call does only the rest."""
     con = memory_warehouse(tmp_path)
+    writer = lambda: wdb.opened(tmp_path / "w.duckdb", migrate_schema=False)  # noqa: E731
     with wdb.transaction(con):
         store.insert_articles(con, [article(f"N{k}", _story(10 + k), f"https://a.org/{k}")
                                     for k in range(3)], "r1", 0.5, 4)
-    assert bands.ensure_bands(con, 4) == 3
+    assert bands.reband(writer, 4) == 3
     before = _keys_by_doc(con)
+    ids = sorted(before)
 
-    def crash(done: int, total: int) -> None:
-        raise KeyboardInterrupt   # a kill mid-way
+    def crash_after_the_first(done: int, total: int) -> None:
+        if done == 1:
+            raise KeyboardInterrupt   # a kill, after the first range's transaction
 
     monkeypatch.setattr(bands, "REBAND_IDS", 1)
     with pytest.raises(KeyboardInterrupt):
-        bands.ensure_bands(con, 5, crash)
-    assert _keys_by_doc(con) == before
-    assert bands.stored_scheme(con) == (dedup.SCHEME, 4)
+        bands.reband(writer, 5, crash_after_the_first)
+    midway = _keys_by_doc(con)
+    assert midway[ids[0]] != before[ids[0]]                      # re-banded at size 5
+    assert all(midway[d] == before[d] for d in ids[1:])          # untouched, whole
+    assert bands.stored_scheme(con) == (dedup.SCHEME, 4)         # not finished ...
+    assert bands.needs_rebanding(con, 4)                         # ... and mixed
+    assert con.execute("SELECT through_id FROM band_rebuild").fetchone() == (ids[0],)
+
+    seen: list[tuple[int, int]] = []
+    assert bands.reband(writer, 5, lambda done, total: seen.append((done, total))) == 2
+    assert seen == [(1, 2), (2, 2)]
+    assert bands.stored_scheme(con) == (dedup.SCHEME, 5)
+    texts = dict(con.execute("SELECT id, text FROM doc").fetchall())
+    assert _keys_by_doc(con) == {d: sorted(band_keys(bands.doc_bands(texts[d], 5)))
+                                 for d in ids}
