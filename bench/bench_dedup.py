@@ -47,7 +47,7 @@ def synthetic(i: int, rnd: random.Random, earlier: list[str]) -> tuple[Article, 
                   canonical_url=f"https://bench.local/{i}", title=f"Article {i}", author=None,
                   published_at=None, text=text, lang="en", lang_confidence=1.0,
                   text_hash=dedup.text_hash(norm), n_words=len(words),
-                  bands=dedup.bands(dedup.signature(norm)))
+                  bands=dedup.text_bands(norm))
     return art, copy
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import UUID
 
 import duckdb
 
@@ -44,3 +45,20 @@ def tags(con: duckdb.DuckDBPyConnection) -> dict[int, set[str]]:
     for doc_id, topic in con.execute("SELECT doc_id, topic FROM doc_topic").fetchall():
         out.setdefault(doc_id, set()).add(topic)
     return out
+
+
+def task_runs(name: str, flow_run_id: UUID | None = None) -> list:
+    """Prefect's task runs whose name starts with `name` (of one flow run, when given), read
+    from the API the tests' harness runs."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterName,
+    )
+
+    flows = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])) if flow_run_id else None
+    with get_client(sync_client=True) as client:
+        return client.read_task_runs(flow_run_filter=flows, task_run_filter=TaskRunFilter(
+            name=TaskRunFilterName(like_=name)))

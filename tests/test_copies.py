@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -203,11 +205,16 @@ def _keys_by_doc(con: duckdb.DuckDBPyConnection) -> dict[int, list[int]]:
     return {doc_id: sorted(keys) for doc_id, keys in out.items()}
 
 
+def _writer(tmp_path: Path) -> Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]:
+    """What ingest hands the re-banding: a new connection to memory_warehouse's file."""
+    return lambda: wdb.opened(tmp_path / "w.duckdb", migrate_schema=False)
+
+
 def test_bands_made_another_way_are_rebuilt_before_copies_are_searched(tmp_path: Path) -> None:
     """A warehouse whose bands came from the earlier MinHash scheme (no band_scheme row) or
     another shingle size is re-banded from its texts; copies are then found."""
     con = memory_warehouse(tmp_path)
-    writer = lambda: wdb.opened(tmp_path / "w.duckdb", migrate_schema=False)  # noqa: E731
+    writer = _writer(tmp_path)
     original = _story(3)
     with wdb.transaction(con):
         store.insert_articles(con, [article("One", original, "https://a.org/1"),
@@ -247,7 +254,7 @@ def test_a_rebanding_stopped_midway_resumes_where_it_stopped(
     """Each range is its own transaction: a kill keeps the ranges done, loses none of the
     range it was in (its old bands stay), and the next call does only the rest."""
     con = memory_warehouse(tmp_path)
-    writer = lambda: wdb.opened(tmp_path / "w.duckdb", migrate_schema=False)  # noqa: E731
+    writer = _writer(tmp_path)
     with wdb.transaction(con):
         store.insert_articles(con, [article(f"N{k}", _story(10 + k), f"https://a.org/{k}")
                                     for k in range(3)], "r1", 0.5, 4)

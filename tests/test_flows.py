@@ -17,6 +17,7 @@ from flows.digest import digest_flow
 from flows.ingest import ingest_flow
 from flows.replica.server import SITE, ReplicaServer, demo_config
 from tests.conftest import dead_port
+from tests.helpers import task_runs
 from warehouse.db import connect
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -121,24 +122,6 @@ def test_a_dead_outlet_is_recorded_and_the_others_are_stored(demo_cfg: Path, db_
     assert outcome is not None and outcome[0] == "soft"
 
 
-def _store_tasks(state: object) -> int:
-    """How many store_harvests task runs the flow run of this final state made."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterId,
-        TaskRunFilter,
-        TaskRunFilterName,
-    )
-
-    flow_run_id = state.state_details.flow_run_id  # type: ignore[attr-defined]
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-            task_run_filter=TaskRunFilter(name=TaskRunFilterName(like_="store_harvests")))
-    return len(runs)
-
-
 def test_a_run_of_outlets_with_few_new_articles_is_stored_in_one_transaction(
         demo_cfg: Path, db_path: Path) -> None:
     """The second outlet's feed answers 1.5 s late, when the first has long been harvested:
@@ -160,7 +143,7 @@ def test_a_run_of_outlets_with_few_new_articles_is_stored_in_one_transaction(
     report = state.result()
     assert report.status == "ok" and report.new_articles == len(EXPECTED)
     assert [s.source for s in report.sources][:2] == ["asiaplus_en", "late"]
-    assert _store_tasks(state) == 1
+    assert len(task_runs("store_harvests", state.state_details.flow_run_id)) == 1
 
 
 def test_digest_after_ingest(demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from flows.ingest import ingest_flow
 from flows.replica.server import ReplicaServer, demo_config
 from flows.settings import ConfigError, RunnerSettings, parse_settings
+from tests.helpers import task_runs
 from tests.test_flows import EXPECTED
 from warehouse.db import opened
 
@@ -108,12 +109,7 @@ def test_a_local_dask_cluster_of_two_processes_stores_what_threads_store(
     stored = _ingest(demo_cfg, 'kind = "dask"\nworkers = 2', tmp_path / "dask.duckdb")
     assert {_portable(r) for r in stored} == by_threads
     # Built on the cluster as Prefect task runs: one batch (up to 32 pages) per outlet.
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
-
-    with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(task_run_filter=TaskRunFilter(
-            name=TaskRunFilterName(like_="build_pages_task")))
+    runs = task_runs("build_pages_task")
     assert len(runs) == 6 and all(r.state is not None and r.state.is_completed() for r in runs)
 
 

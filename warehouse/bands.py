@@ -58,19 +58,17 @@ def reband(open_writer: Callable[[], AbstractContextManager[duckdb.DuckDBPyConne
     re-banding of the same kind that stopped midway. The number of documents re-banded by
     this call. `progress` (done, total) after each range: 0.7–1.25 ms of CPU a document."""
     target = (dedup.SCHEME, shingle_size)
+    progress_row = "SELECT scheme, shingle_size, through_id, high_id FROM band_rebuild"
     with open_writer() as con, transaction(con):
-        row = con.execute("SELECT scheme, shingle_size, through_id, high_id "
-                          "FROM band_rebuild").fetchone()
+        row = con.execute(progress_row).fetchone()
         if row is None or (str(row[0]), int(row[1])) != target:
-            low_high = con.execute("SELECT min(id), max(id) FROM doc").fetchone()
-            first = int(low_high[0]) if low_high and low_high[0] is not None else 0
-            high = int(low_high[1]) if low_high and low_high[1] is not None else -1
+            # From before the first id through the last (an empty table: no range at all).
             con.execute("DELETE FROM band_rebuild")
-            con.execute("INSERT INTO band_rebuild VALUES (?, ?, ?, ?)",
-                        [*target, first - 1, high])
-            through = first - 1
-        else:
-            through, high = int(row[2]), int(row[3])
+            con.execute("INSERT INTO band_rebuild SELECT ?, ?, coalesce(min(id), 0) - 1, "
+                        "coalesce(max(id), -1) FROM doc", target)
+            row = con.execute(progress_row).fetchone()
+        assert row is not None   # inserted just above when missing
+        through, high = int(row[2]), int(row[3])
         total_row = con.execute("SELECT count(*) FROM doc WHERE id > ? AND id <= ?",
                                 [through, high]).fetchone()
         total = int(total_row[0]) if total_row else 0
@@ -97,4 +95,4 @@ def reband(open_writer: Callable[[], AbstractContextManager[duckdb.DuckDBPyConne
 def doc_bands(text: str, shingle_size: int) -> tuple[int, ...]:
     """A stored text's bands, as building its article computed them (flows/stages/article.py:
     the stored text is the one it normalised)."""
-    return dedup.bands(dedup.signature(dedup.normalise_text(text), shingle_size))
+    return dedup.text_bands(dedup.normalise_text(text), shingle_size)

@@ -45,7 +45,7 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         published_at=extracted.published_at or (item.published_at if item else None),
         text=text, lang=lang, lang_confidence=confidence,
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
-        bands=dedup.bands(dedup.signature(normalised, shingle_size)),
+        bands=dedup.text_bands(normalised, shingle_size),
         is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html,
         figures=figures_of(title, text),
         topic_hits=matcher(topics).hits(title, text) if topics else None)

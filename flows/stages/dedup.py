@@ -157,6 +157,12 @@ def signature(normalised: str, size: int = 4) -> np.ndarray:
     return perm.min(axis=0)
 
 
+def text_bands(normalised: str, size: int = 4) -> tuple[int, ...]:
+    """A normalised text's LSH bands: what building an article stores and re-banding a stored
+    text recomputes (warehouse/bands.py), one definition for both."""
+    return bands(signature(normalised, size))
+
+
 def bands(sig: np.ndarray) -> tuple[int, ...]:
     """One 63-bit hash per band; stored in `doc_band`, joined per batch (warehouse/copies.py)."""
     out = []
