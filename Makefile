@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# An editable install leaves our own modules uncompiled; where PYTHONDONTWRITEBYTECODE
+	@# is set (many CI and container images), every command would compile them again.
+	$(BIN)/python -m compileall -q flows warehouse alerts
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install migwatch with its dev tools

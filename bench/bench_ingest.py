@@ -25,7 +25,9 @@ in forked processes: half the pages on one CPU, then both halves at once on both
 second over the first is what the two CPUs of this machine carried of it just then. Figures
 on a shared machine are indicative: on one whose speed drifts, `--repeat N` runs the whole
 series N times (each run into a fresh warehouse, each between two floors) and prints every
-ratio and their median.
+ratio and their median; before the first run and after the last, bench/machine.py prints how
+steady the machine is (one fixed computation timed 300 times: its spread is how far a ratio
+can move that the code did not move).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # run as a scr
 
 from bench.big_replica import BigReplica
 from bench.floor import floor_pages
+from bench.machine import steadiness_line
 from flows.ingest import ingest_flow
 from flows.replica.server import ReplicaServer, demo_config
 from flows.stages.page import warm_up
@@ -108,22 +111,14 @@ def fork_server_cpu() -> float:
     return float("nan")
 
 
-def _is_api(pid: int) -> bool:
-    with contextlib.suppress(OSError):
-        return b"uvicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    return False
-
-
-def pin(cpus: set[int], skip: int | None = None, api: set[int] | None = None) -> None:
-    """This process and every process it started (but `skip`), every thread of each; Prefect's
-    API server to `api` instead when given."""
+def pin(cpus: set[int], skip: int | None = None) -> None:
+    """This process and every process it started (but `skip`), every thread of each."""
     for pid in _descendants(os.getpid()):
         if pid == skip:
             continue
-        where = api if api is not None and _is_api(pid) else cpus
         for task in Path(f"/proc/{pid}/task").glob("*"):
             with contextlib.suppress(OSError):   # a thread or process that has just ended
-                os.sched_setaffinity(int(task.name), where)
+                os.sched_setaffinity(int(task.name), cpus)
 
 
 def floor(bodies: list[tuple[str, bytes]]) -> tuple[float, float, int]:
@@ -164,29 +159,6 @@ def floor_pair(bodies: list[tuple[str, bytes]], cpus: set[int]) -> tuple[float, 
     return alone, both
 
 
-def steadiness(cpus: set[int], slices: int = 300) -> tuple[float, float, float]:
-    """(10th percentile, median, 90th percentile) CPU milliseconds of one fixed pure-Python
-    computation, timed `slices` times in a row on `cpus`. Identical work: on a steady machine
-    the three agree within a few per cent. A virtual machine whose host shares or slows its
-    CPUs by moments shows it here, and a ratio measured on it moves by as much between runs."""
-    pin(cpus)
-    times = []
-    for _ in range(slices):
-        started = time.process_time()
-        sum(i * i for i in range(240_000))
-        times.append(1000 * (time.process_time() - started))
-    pin(ALL_CPUS)
-    deciles = statistics.quantiles(times, n=10)
-    return deciles[0], statistics.median(times), deciles[-1]
-
-
-def _steadiness_line(cpus: set[int]) -> str:
-    p10, median, p90 = steadiness(cpus)
-    return (f"machine steadiness: one fixed computation, 300 times on CPU {min(cpus)}: "
-            f"{p10:.1f} / {median:.1f} / {p90:.1f} ms (10th percentile / median / 90th); "
-            f"90th / 10th = {p90 / p10:.2f} (1.0 on a steady machine)")
-
-
 def ingest(rep: BigReplica, tmp: Path, name: str, runner: str
            ) -> tuple[float, int, int, dict[str, float]]:
     cfg = tmp / f"{name}.toml"
@@ -221,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_name)
         rep = BigReplica(tmp / "site", args.pages)
         print(f"replica: {rep.description}")
-        print(_steadiness_line(one), flush=True)
+        print(steadiness_line(min(one)), flush=True)
         bodies = rep.bodies()
 
         def floor_rate() -> float:
@@ -249,22 +221,17 @@ def main(argv: list[str] | None = None) -> int:
             warm_up()
             print(f"fork server start (once per ingest process, not in the runs below): "
                   f"{fork_server_cpu():.1f} s CPU", flush=True)
-            # The fourth element is where Prefect's API server runs: with the ingest, or (the
-            # "API apart" run) on the other CPU, as under compose.yaml, whose Prefect server
-            # is a service of its own. Not a target of its own: it shows what the API's share
-            # of one core is.
-            runs = [("1 core ", one, 'kind = "threads"', one),
-                    ("1 core ", one, 'kind = "processes"\nworkers = 1', one),
-                    ("1 core, API apart", one, 'kind = "processes"\nworkers = 1', other),
-                    ("2 cores", ALL_CPUS, 'kind = "processes"\nworkers = 2', ALL_CPUS)]
+            runs = [("1 core ", one, 'kind = "threads"'),
+                    ("1 core ", one, 'kind = "processes"\nworkers = 1'),
+                    ("2 cores", ALL_CPUS, 'kind = "processes"\nworkers = 2')]
             if args.dask:
-                runs.append(("2 cores", ALL_CPUS, 'kind = "dask"\nworkers = 2', ALL_CPUS))
+                runs.append(("2 cores", ALL_CPUS, 'kind = "dask"\nworkers = 2'))
             # The floor before and after every run: a shared machine's speed drifts (by a
             # third within minutes, seen here), so each run is held to the floor measured
             # on either side of it.
             floors = [floor_rate()]
-            for i, (label, cpus, runner, api) in enumerate(runs * max(1, args.repeat)):
-                pin(cpus, skip=rep.process.pid, api=api)
+            for i, (label, cpus, runner) in enumerate(runs * max(1, args.repeat)):
+                pin(cpus, skip=rep.process.pid)
                 rep.pin_servers(other if cpus == one else ALL_CPUS)
                 took, stored, dups, cpu = ingest(rep, tmp, f"run{i}", runner)
                 pin(ALL_CPUS, skip=rep.process.pid)
@@ -282,14 +249,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{alone:5.1f} pages/s; both halves at once on two CPUs {both:5.1f} pages/s = "
               f"{both / alone:4.2f} x (2 if the CPUs did not slow each other down; one "
               f"sample, at one moment)", flush=True)
-        print(_steadiness_line(one), flush=True)
+        print(steadiness_line(min(one)), flush=True)
         print("against the floor measured before and after each run (their mean):")
         for label, single, runner, rate, base in results:
             print(f"  {label}, {runner.replace(chr(10), ', '):<30} {rate:5.1f} / {base:5.1f} "
                   f"pages/s = {rate / base:4.2f} x floor (target >= {0.9 if single else 1.7})")
         if args.repeat > 1:
             print(f"median of {args.repeat}:")
-            for label, _cpus, runner, _api in runs:
+            for label, _cpus, runner in runs:
                 ratios = [rate / base for lab, _s, run, rate, base in results
                           if (lab, run) == (label, runner)]
                 print(f"  {label}, {runner.replace(chr(10), ', '):<30} "

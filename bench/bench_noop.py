@@ -14,12 +14,16 @@ is timed `--repeat` times through the real path, two ways:
 
 - `migwatch run --config … --db …` as a subprocess, as an operator runs it: wall time
   including the interpreter, imports, Prefect's temporary API and the warehouse;
+- as `migwatch serve` runs it on its schedule: `migwatch serve` (with the Prefect server it
+  starts) serves the ingest deployment, a run of it is created through Prefect's API, and
+  the time from the runner taking it (its Pending state: the run's own process, imports, the
+  flow) to its Completed state is read from the run's states;
 - `ingest_flow(...)` called in this process after a warm-up call (imports done, Prefect's
-  API up, as under `migwatch serve`).
+  API up): the flow run alone.
 
 Counted at the servers for each no-op: discovery requests (feeds and sitemaps), 304s
 answered, robots.txt requests and article page fetches (must be 0); new articles come from
-the run's own report (must be 0). Target: < 5 s wall for the subprocess.
+the run's own report (must be 0). Target: < 5 s wall, for the run by hand and the served one.
 
 The crawl settings are the product defaults (`host_delay` 0.5 s, `per_host` 2) unless given.
 `PREFECT_API_URL` is unset for the subprocesses (the operator's `migwatch run` by hand), and
@@ -56,6 +60,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.pop("PREFECT_API_URL", None)
 
 from bench.bench_fetch import page  # noqa: E402
+from bench.machine import steadiness_line  # noqa: E402
 from flows.replica.server import ReplicaServer  # noqa: E402
 from flows.settings import FetchSettings  # noqa: E402
 
@@ -206,6 +211,74 @@ def cli_run(exe: Path, cfg: Path, db: Path, env: dict[str, str]) -> CliRun:
                   end - begin if begin and end else None, proc.stdout)
 
 
+def _stored(db: Path) -> int:
+    from warehouse.db import opened
+
+    with opened(db, read_only=True, retry_seconds=30) as con:
+        row = con.execute("SELECT count(*) FROM doc").fetchone()
+    return int(row[0]) if row else 0
+
+
+def served_runs(exe: Path, cfg: Path, db: Path, env: dict[str, str], outlets: list[Outlet],
+                repeat: int, home: Path) -> list[float]:
+    """Seconds from Pending to Completed of `repeat` no-op runs of the ingest deployment that
+    `migwatch serve` serves (its own Prefect server, in `home`)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    served_cfg = cfg.with_name("served.toml")   # on demand only: no run comes due meanwhile
+    served_cfg.write_text(cfg.read_text(encoding="utf-8") + '\n[schedule]\ningest_cron = '
+                          '"0 6 1 1 *"\ndigest_cron = ""\n', encoding="utf-8")
+    log_path = home.with_suffix(".log")
+    home.mkdir(parents=True, exist_ok=True)
+    serve_env = {**env, "PREFECT_HOME": str(home), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    times: list[float] = []
+    with log_path.open("w", encoding="utf-8") as log:
+        proc = subprocess.Popen([str(exe), "serve", "--config", str(served_cfg), "--db",
+                                 str(db)], env=serve_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while not (found := re.search(r"Prefect server at (\S+)", log_path.read_text())):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"migwatch serve did not start:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        with temporary_settings({PREFECT_API_URL: found.group(1)}), \
+                get_client(sync_client=True) as client:
+            while True:
+                try:
+                    deployment = client.read_deployment_by_name("migwatch-ingest/ingest")
+                    break
+                except Exception:   # not registered yet
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit(f"migwatch serve registered no deployment:\n"
+                                         f"{log_path.read_text()}") from None
+                    time.sleep(0.2)
+            for i in range(repeat):
+                reset(outlets)
+                stored = _stored(db)
+                run = client.create_flow_run_from_deployment(deployment.id)
+                while not ((state := client.read_flow_run(run.id).state) and state.is_final()):
+                    time.sleep(0.1)
+                stamps = {s.type.value: s.timestamp for s in client.read_flow_run_states(run.id)}
+                if state.type.value != "COMPLETED" or "PENDING" not in stamps:
+                    raise SystemExit(f"served run ended {state.type.value}:\n"
+                                     f"{log_path.read_text()[-3000:]}")
+                times.append((stamps["COMPLETED"] - stamps["PENDING"]).total_seconds())
+                c, new = counts(outlets), _stored(db) - stored
+                print(line(f"no-op {i + 1}: served run", times[-1], c, new)
+                      + "  (Pending -> Completed)", flush=True)
+                if c.articles or new:
+                    print(f"NOT A NO-OP:\n{log_path.read_text()[-3000:]}")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return times
+
+
 def line(label: str, took: float, c: Counts, new: int) -> str:
     return (f"{label:<28} {took:6.2f} s  discovery requests {c.discovery:3d}, 304s "
             f"{c.not_modified:3d}, robots.txt {c.robots:3d}, article fetches {c.articles:3d}, "
@@ -239,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{', '.join(f'{sum(o.kind == k for o in outlets)} {k}' for k in KINDS)}), "
               f"{args.articles} articles each; host_delay {args.host_delay:g} s, "
               f"per_host {args.per_host}", flush=True)
+        print(steadiness_line(min(os.sched_getaffinity(0))), flush=True)
 
         first = cli_run(args.migwatch, cfg, db, env)
         print(line("first run (fills the db)", first.wall, counts(outlets), first.new),
@@ -262,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
             if c.articles or run.new:
                 print(f"NOT A NO-OP:\n{run.output}")
 
+        served = [] if args.skip_in_process else served_runs(
+            Path(sys.executable).parent / "migwatch", cfg, db, env, outlets, args.repeat,
+            tmp / "prefect-serve")
+
         flow_times = []
         if not args.skip_in_process:
             from flows.ingest import ingest_flow
@@ -284,9 +362,14 @@ def main(argv: list[str] | None = None) -> int:
 
     cli = statistics.median(cli_times)
     load = os.getloadavg()[0]
+    print(steadiness_line(min(os.sched_getaffinity(0))))
     print(f"\nmedian of {args.repeat}: migwatch run (subprocess) {cli:.2f} s wall "
           f"({'under' if cli < 5 else 'OVER'} the 5 s target), "
           f"{statistics.median(cli_cpu):.2f} s CPU", end="")
+    if served:
+        median = statistics.median(served)
+        print(f"; served run {median:.2f} s ({'under' if median < 5 else 'OVER'} the target)",
+              end="")
     if flow_times:
         print(f"; ingest_flow() in-process {statistics.median(flow_times):.2f} s", end="")
     print(f"\n(load average {load:.1f} on {os.cpu_count()} cores: figures on a busy machine "

@@ -29,14 +29,20 @@ from flows.settings import ScheduleSettings, Settings
 INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
 
 
-def schedule_kwargs(schedule: ScheduleSettings, flow: str) -> dict[str, Any]:
-    """`to_deployment` keyword arguments for one flow's schedule (empty: on demand only)."""
+def schedules(schedule: ScheduleSettings, flow: str) -> list[Any]:
+    """One flow's schedules, in the configured timezone (an empty list: on demand only).
+
+    Schedule objects, not `to_deployment(cron=..., interval=...)`: those keywords take no
+    timezone, and passing one beside them fails (Prefect 3.9)."""
+    from prefect.schedules import Cron, Interval
+
+    tz = schedule.timezone
     if flow == "ingest":
         if schedule.ingest_cron:
-            return {"cron": schedule.ingest_cron}
+            return [Cron(schedule.ingest_cron, timezone=tz)]
         assert schedule.ingest_interval_minutes is not None
-        return {"interval": timedelta(minutes=schedule.ingest_interval_minutes)}
-    return {"cron": schedule.digest_cron} if schedule.digest_cron else {}
+        return [Interval(timedelta(minutes=schedule.ingest_interval_minutes), timezone=tz)]
+    return [Cron(schedule.digest_cron, timezone=tz)] if schedule.digest_cron else []
 
 
 def deployments(settings: Settings, db_path: Path) -> list[Any]:
@@ -55,12 +61,10 @@ def deployments(settings: Settings, db_path: Path) -> list[Any]:
         limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
     out = []
     for name, flow in ((INGEST_DEPLOYMENT, ingest_flow), (DIGEST_DEPLOYMENT, digest_flow)):
-        when = schedule_kwargs(settings.schedule, name)
-        if when.get("cron"):
-            when["timezone"] = settings.schedule.timezone
         out.append(flow.to_deployment(
             name=name, parameters=params, concurrency_limit=one_at_a_time,
-            description=f"migwatch {name} ({settings.path})", tags=["migwatch"], **when))
+            schedules=schedules(settings.schedule, name),
+            description=f"migwatch {name} ({settings.path})", tags=["migwatch"]))
     return out
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from flows.serve import describe, schedule_kwargs
+from flows.serve import deployments, describe, schedules
 from flows.settings import ConfigError, ScheduleSettings, parse_settings
 from tests.conftest import ROOT
 from warehouse.db import connect
@@ -28,13 +28,18 @@ def _schedule(body: str) -> ScheduleSettings:
     return parse_settings(f"[schedule]\n{body}\n{SOURCES}", Path("s.toml")).schedule
 
 
+def _when(schedule: ScheduleSettings, flow: str) -> list[tuple[Any, ...]]:
+    return [(s.interval, s.cron, s.timezone) for s in schedules(schedule, flow)]
+
+
 def test_schedule_defaults_interval_and_cron() -> None:
     default = parse_settings(SOURCES, Path("s.toml")).schedule
     assert default == ScheduleSettings()
-    assert schedule_kwargs(default, "ingest") == {"interval": timedelta(hours=4)}
-    cron = _schedule('ingest_cron = "0 */2 * * *"\ndigest_cron = ""')
-    assert schedule_kwargs(cron, "ingest") == {"cron": "0 */2 * * *"}
-    assert schedule_kwargs(cron, "digest") == {}
+    assert _when(default, "ingest") == [(timedelta(hours=4), None, "UTC")]
+    assert _when(default, "digest") == [(None, "0 6 * * *", "UTC")]
+    cron = _schedule('ingest_cron = "0 */2 * * *"\ndigest_cron = ""\ntimezone = "Asia/Dushanbe"')
+    assert _when(cron, "ingest") == [(None, "0 */2 * * *", "Asia/Dushanbe")]
+    assert _when(cron, "digest") == []
     assert "on demand only" in describe(parse_settings(
         f'[schedule]\ndigest_cron = ""\n{SOURCES}', Path("s.toml")))
 
@@ -80,7 +85,10 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
     cmd, check = _dockerfile_command("CMD"), _dockerfile_command("HEALTHCHECK")
     assert cmd[1:] == ["serve"] and check[1:] == ["health"]
     with demo_cfg.open("a", encoding="utf-8") as fh:
-        fh.write('\n[schedule]\ningest_interval_minutes = 0.05\ndigest_cron = ""\n')
+        # A digest cron (in a timezone of its own) registered beside the ingest's interval,
+        # as in the shipped configuration; 1 January only, so it never comes due here.
+        fh.write('\n[schedule]\ningest_interval_minutes = 0.05\n'
+                 'digest_cron = "0 6 1 1 *"\ntimezone = "Asia/Dushanbe"\n')
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
            "PREFECT_LOGGING_LEVEL": "INFO", "MIGWATCH_CONFIG": str(demo_cfg),
            "MIGWATCH_DB": str(db_path)}
@@ -147,14 +155,32 @@ def test_prefect_yaml_declares_the_served_deployments_on_the_shipped_schedule() 
     assert set(deployments) == {"ingest", "digest"}
     schedule = load_settings(ROOT / "sources.toml").schedule
     ingest, digest = deployments["ingest"], deployments["digest"]
-    assert schedule_kwargs(schedule, "ingest") == {
-        "interval": timedelta(seconds=ingest["schedules"][0]["interval"])}
-    assert schedule_kwargs(schedule, "digest") == {"cron": digest["schedules"][0]["cron"]}
+    assert _when(schedule, "ingest") == [(timedelta(seconds=ingest["schedules"][0]["interval"]),
+                                          None, ingest["schedules"][0]["timezone"])]
+    assert _when(schedule, "digest") == [(None, digest["schedules"][0]["cron"],
+                                          digest["schedules"][0]["timezone"])]
     for d in deployments.values():
         assert d["concurrency_limit"] == {"limit": 1, "collision_strategy": "CANCEL_NEW"}
         assert d["schedules"][0]["timezone"] == schedule.timezone
         flow: Any = load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
         assert flow.name == f"migwatch-{d['name']}"
+
+
+def test_serve_builds_the_deployments_of_the_shipped_configuration(tmp_path: Path) -> None:
+    """What `migwatch serve` registers with the shipped sources.toml: a digest on a cron in
+    its timezone (building it once failed, so the shipped configuration could not serve)."""
+    from flows.settings import load_settings
+
+    settings = load_settings(ROOT / "sources.toml")
+    built = {d.name: d for d in deployments(settings, tmp_path / "w.duckdb")}
+    assert set(built) == {"ingest", "digest"}
+    assert [(s.schedule.cron, s.schedule.timezone) for s in built["digest"].schedules] == [
+        (settings.schedule.digest_cron, settings.schedule.timezone)]
+    interval = built["ingest"].schedules[0].schedule
+    assert interval.interval == timedelta(minutes=240) and interval.timezone == "UTC"
+    for d in built.values():
+        assert d.parameters == {"config_path": str((ROOT / "sources.toml").resolve()),
+                                "db_path": str((tmp_path / "w.duckdb").resolve())}
 
 
 def _children(pid: int) -> list[int]:
