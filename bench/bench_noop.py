@@ -226,6 +226,8 @@ def served_runs(exe: Path, cfg: Path, db: Path, env: dict[str, str], outlets: li
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    from flows.prefect_api import stop_process
+
     served_cfg = cfg.with_name("served.toml")   # on demand only: no run comes due meanwhile
     served_cfg.write_text(cfg.read_text(encoding="utf-8") + '\n[schedule]\ningest_cron = '
                           '"0 6 1 1 *"\ndigest_cron = ""\n', encoding="utf-8")
@@ -270,12 +272,7 @@ def served_runs(exe: Path, cfg: Path, db: Path, env: dict[str, str], outlets: li
                 if c.articles or new:
                     print(f"NOT A NO-OP:\n{log_path.read_text()[-3000:]}")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 90)
     return times
 
 

@@ -51,6 +51,18 @@ def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: 
         time.sleep(interval)
 
 
+def stop_process(proc: subprocess.Popen, grace: float) -> None:
+    """SIGTERM, and SIGKILL if `proc` has not exited within `grace` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -145,13 +157,7 @@ class TemporaryAPI:
                                                         encoding="utf-8")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 5)
 
 
 class EarlyAPI:

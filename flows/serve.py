@@ -23,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from flows.prefect_api import free_port, wait_for_health
+from flows.prefect_api import free_port, stop_process, wait_for_health
 from flows.settings import ScheduleSettings, Settings
 
 INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
@@ -97,12 +97,7 @@ def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
         wait_for_health(proc, url, startup_timeout, 0.5, "prefect server")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 20)
 
 
 def serve(settings: Settings, db_path: Path) -> int:
