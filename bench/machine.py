@@ -13,10 +13,12 @@ import os
 import statistics
 import time
 
+SLICES = 300   # ~20 ms each: a few seconds in all
 
-def steadiness(cpu: int, slices: int = 300) -> tuple[float, float, float]:
+
+def steadiness(cpu: int, slices: int = SLICES) -> tuple[float, float, float]:
     """(10th percentile, median, 90th percentile) CPU milliseconds of one fixed pure-Python
-    computation timed `slices` times in a row on `cpu` (~20 ms each). On a steady machine the
+    computation timed `slices` times in a row on `cpu`. On a steady machine the
     three agree within a few per cent."""
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {cpu})
@@ -34,6 +36,6 @@ def steadiness(cpu: int, slices: int = 300) -> tuple[float, float, float]:
 
 def steadiness_line(cpu: int) -> str:
     p10, median, p90 = steadiness(cpu)
-    return (f"machine steadiness: one fixed computation, 300 times on CPU {cpu}: "
+    return (f"machine steadiness: one fixed computation, {SLICES} times on CPU {cpu}: "
             f"{p10:.1f} / {median:.1f} / {p90:.1f} ms (10th percentile / median / 90th); "
             f"90th / 10th = {p90 / p10:.2f} (1.0 on a steady machine)")

@@ -46,7 +46,7 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
     with _writer(db_path, migrate=True) as con:
         store.load_rules(con, rules)
         if not bands.needs_rebanding(con, size):
-            return _store_seeds(con, settings)
+            return _finish_preparing(con, settings)
     # Once after an upgrade (or a new shingle size): range by range, the lock released
     # between ranges so that analysts can read (warehouse/bands.py).
     rebanded = bands.reband(lambda: _writer(db_path), size, _reband_progress)
@@ -54,10 +54,10 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
         get_run_logger().info("re-banded %d stored documents (MinHash scheme %s, shingles of "
                               "%d words)", rebanded, dedup.SCHEME, size)
     with _writer(db_path) as con:
-        return _store_seeds(con, settings)
+        return _finish_preparing(con, settings)
 
 
-def _store_seeds(con: DuckDBPyConnection, settings: Settings) -> int:
+def _finish_preparing(con: DuckDBPyConnection, settings: Settings) -> int:
     """The rest of preparing: alert thresholds, and the seeds not yet stored."""
     feed_state.set_failing_after(con, settings.fetch.failing_after)
     missing = store.missing_seeds(con)
