@@ -54,6 +54,18 @@ def test_readme_documents_every_command_and_view() -> None:
             assert f"`{column}`" in readme, (view, column)
 
 
+
+def test_every_documented_script_and_doc_link_exists() -> None:
+    """The benchmark figures live in docs/benchmarks.md; a renamed script or moved page
+    would leave the README pointing at nothing."""
+    docs = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for doc in docs:
+        text = doc.read_text("utf-8")
+        for script in set(re.findall(r"\bbench/[\w/]+\.(?:py|sh|sql)\b", text)):
+            assert (ROOT / script).is_file(), (doc.name, script)
+        for link in set(re.findall(r"\]\(([\w./-]+\.md)\)", text)):
+            assert (doc.parent / link).is_file(), (doc.name, link)
+
 def test_bad_configuration_exits_2_with_file_and_line(tmp_path: Path) -> None:
     cfg = tmp_path / "s.toml"
     cfg.write_text('[fetch]\ntimeout = "soon"\n', encoding="utf-8")
