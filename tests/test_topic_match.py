@@ -84,6 +84,33 @@ def test_title_and_body_are_told_apart(rules: tuple) -> None:
     assert not [h for h in hits if h[2] == "body"]
 
 
+
+def test_a_body_that_repeats_the_headline_is_matched_without_it(rules: tuple) -> None:
+    """Extracted text often begins with the headline; matched again as body, a headline
+    phrase scored 3 + 1 and passed a subscriber's `min_score = 4` on the headline alone."""
+    matcher = TopicMatcher(rules)
+    title = "Депортация мигрантов: что изменится в январе"
+    hits = matcher.hits(title, f"{title}\n\nМиграционный центр меняет часы работы.")
+    assert [h[2:] for h in hits if h[:2] == ("deportations", "terms")] == [
+        ("title", "депортация")]
+    # the same phrase later in the body still counts as body
+    hits = matcher.hits(title, "Часы работы меняются. Депортация мигрантов обсуждалась.")
+    assert [h[2:] for h in hits if h[:2] == ("deportations", "terms")] == [
+        ("title", "депортация"), ("body", "депортация")]
+
+
+@pytest.mark.parametrize(("title", "text", "end"), [
+    ("Entry ban extended", "Entry ban extended\nThe measure...", 18),
+    ("Entry  ban\nextended", "  entry ban EXTENDED. The measure", 20),
+    ("Patent", "Patents cost more", 0),            # ends inside a word
+    ("Entry ban extended", "The entry ban was extended", 0),
+    (None, "Anything", 0),
+    ("Запрет на въезд", "ЗАПРЕТ НА ВЪЕЗД продлён", 15),
+])
+def test_headline_end(title: str | None, text: str, end: int) -> None:
+    from flows.stages.headline import headline_end
+    assert headline_end(title, text) == end
+
 def test_workers_and_the_writer_use_the_same_rules(tmp_path: Path, rules: tuple) -> None:
     """A worker gets the rules from the file (BuildSpec.topics), the writer from the
     warehouse (topic_rule): they must be equal, or the two would tag differently."""

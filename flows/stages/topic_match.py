@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
+from flows.stages.headline import without_headline
 from flows.stages.topics import RuleTerms, alternatives, normalise_token, term_words
 
 # (topic, kind, part, phrase): one row of topic_match; part is "title" or "body", phrase is
@@ -116,7 +117,11 @@ class TopicMatcher:
         return lists
 
     def hits(self, title: str | None, text: str) -> tuple[Hit, ...]:
-        return (*self.part_hits("title", title or ""), *self.part_hits("body", text))
+        """The title's phrases and the body's; a body that begins with the headline (as
+        extracted text often does) is matched without it, or a phrase of the headline would
+        score as headline and body both."""
+        return (*self.part_hits("title", title or ""),
+                *self.part_hits("body", without_headline(title, text)))
 
     def part_hits(self, part: str, text: str) -> list[Hit]:
         # The token text, built from its words: the same words two spaces apart as SQL's,
