@@ -50,6 +50,109 @@ def test_a_range_keeps_both_ends() -> None:
     assert (f.value, f.value_high, f.unit) == (500_000, 600_000, "people")
 
 
+def _summary(text: str) -> list[tuple[float, float | None, str, str | None]]:
+    return [(f.value, f.value_high, f.unit, f.counted) for f in extract_figures(text)]
+
+
+@pytest.mark.parametrize("text", [
+    "On November 21, more Tajik migrants returned home from Russia than in any week this year.",
+    "16 ноября в Москве задержали мигрантов из Таджикистана.",
+    "С 9 по 15 ноября из России депортировали мигрантов из Таджикистана.",
+    "20 ноября мигранты вернулись в Таджикистан.",
+    "12 ноябри муҳоҷирони тоҷик аз Русия ба ватан баргаштанд.",
+])
+def test_a_day_of_a_month_is_not_a_count_of_people(text: str) -> None:
+    assert extract_figures(text) == ()
+
+
+def test_a_dateline_day_is_not_a_count_of_people() -> None:
+    text = ("DUSHANBE, November 12, 2026, Asia-Plus -- Money transfers sent home by Tajik "
+            "workers in Russia reached US$4.87 billion in the first nine months of 2026.")
+    assert _summary(text) == [(pytest.approx(4.87e9), None, "USD", "remittances")]
+
+
+@pytest.mark.parametrize("text", [
+    "Кроме того, в течение 30 дней после прибытия в Россию мигранты обязаны пройти "
+    "медицинское освидетельствование.",
+    "More than 40 Russian regions already forbid patent holders to work as taxi drivers, "
+    "couriers or shop assistants.",
+    "In the first three months of 2019 the office defended the rights of migrant workers in "
+    "26 court proceedings.",
+    "Муҳоҷирони тоҷик дар Русия акнун дар 12 касб кор карда наметавонанд.",
+    "Дар соли 2025 суд 212 парванда дар бораи ихроҷи муҳоҷирон баррасӣ кард.",
+])
+def test_a_number_of_days_regions_cases_or_jobs_is_not_people(text: str) -> None:
+    assert extract_figures(text) == ()
+
+
+def test_a_count_with_a_time_adverbial_is_still_people() -> None:
+    text = ("Russia deported 17,800 citizens of Tajikistan in 2025, up from about 11,000 "
+            "a year earlier.")
+    assert _summary(text) == [(17_800, None, "people", "deported"),
+                              (11_000, None, "people", "deported")]
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("Ин нишондиҳанда нисбат ба ҳамин давраи соли гузашта 27 дарсад зиёд аст.", 27),
+    ("Ба гуфтаи онҳо, шумораи ихроҷшудагон нисбат ба моҳи сентябр қариб 30 дарсад "
+     "афзудааст.", 30),
+])
+def test_darsad_is_percent(text: str, value: float) -> None:
+    assert [(f.value, f.unit) for f in extract_figures(text)] == [(value, "percent")]
+
+
+def test_declined_multipliers_are_applied() -> None:
+    text = ("По оценке представительства, сейчас въезд в Россию закрыт более чем 300 тысячам "
+            "граждан Таджикистана.")
+    assert _summary(text) == [(300_000, None, "people", "banned")]
+
+
+@pytest.mark.parametrize("text", [
+    "Дар нӯҳ моҳи соли 2026 муҳоҷирони кории тоҷик аз Русия ба ватан 4 миллиарду "
+    "870 миллион доллари амрикоӣ фиристодаанд.",
+    "Переводы мигрантов составили 4 миллиарда 870 миллионов долларов.",
+])
+def test_a_compound_amount_is_one_figure(text: str) -> None:
+    assert [(f.value, f.unit) for f in extract_figures(text)] == [(pytest.approx(4.87e9), "USD")]
+
+
+def test_from_to_is_a_range() -> None:
+    assert _summary("The monthly patent fee in Moscow will rise from 8,900 to 9,800 rubles, "
+                    "and in the Moscow Region to 9,100 rubles.") == [
+        (8_900, 9_800, "RUB", "patents"), (9_100, None, "RUB", "patents")]
+    assert _summary("Зарплата по трудовому договору составит от 90 до 120 тысяч рублей.") == [
+        (90_000, 120_000, "RUB", None)]
+
+
+def test_to_without_from_joins_no_range_and_counts_no_one() -> None:
+    (f,) = extract_figures("Remittances rose in 2023 to 30 percent of GDP.")
+    assert (f.value, f.value_high, f.unit, f.year) == (30, None, "percent", 2023)
+    assert _summary("Remittances fell 20 to 30 percent.") == [
+        (30, None, "percent", "remittances")]
+
+
+@pytest.mark.parametrize("text", [
+    "The deportation statistics come alongside an equally striking number: 67,800 Tajik "
+    "citizens were slapped with new bans on entering Russia over the ten months.",
+    "Deported migrants also face a ban on entry: 4,500 Tajik citizens received one in 2025.",
+    "Помимо депортированных, запрет на въезд в Россию получили 67 800 граждан Таджикистана.",
+])
+def test_an_entry_ban_is_banned_not_deported(text: str) -> None:
+    assert [(f.unit, f.counted) for f in extract_figures(text)] == [("people", "banned")]
+
+
+def test_a_headline_the_text_begins_with_is_read_once() -> None:
+    title = "Remittances from Russia to Tajikistan reach $4.87 billion in nine months"
+    text = (title.upper().replace(" ", "  ") + "\nDUSHANBE, November 12, 2026, Asia-Plus -- "
+            "Money transfers sent home by Tajik workers in Russia reached US$4.87 billion in "
+            "the first nine months of 2026.")
+    got = figures.figures_of(title, text)
+    assert got == extract_figures(text)
+    assert [f.value for f in got] == [pytest.approx(4.87e9)] * 2   # headline, then body
+    other = figures.figures_of("Russia deported 17,000 Tajik migrants", "No figures here.")
+    assert [(f.value, f.counted) for f in other] == [(17_000, "deported")]
+
+
 def _seed_figures() -> set[tuple[float, str, str | None, int | None]]:
     out = set()
     for path in sorted(SEEDS.glob("*.txt")):

@@ -1,11 +1,14 @@
 """text -> the numeric claims analysts chart: value, unit, what is counted, the year, sentence.
 
 A figure is a number with a recognisable unit: a currency ("$1 billion", "9800 рублей",
-"сомонӣ"), a percentage ("46 percent", "20%", "фоиз"), or people — a number followed by a
-people noun ("17,000 Tajik migrants", "245 тыс. граждан", "нафар"), or one that a counting
-word stands right next to ("quota at 600,000"). Bare numbers (dates, article numbers, street
-numbers) are not figures. Multipliers are applied ("245 thousand", "245 тыс.", "ҳазор",
-"1.5 million", "4,87 млрд") and ranges ("500,000-600,000") keep both ends.
+"сомонӣ"), a percentage ("46 percent", "20%", "фоиз", "дарсад"), or people — a number followed
+by a people noun ("17,000 Tajik migrants", "245 тыс. граждан", "нафар"), or one that a counting
+word stands right next to ("quota at 600,000"). Bare numbers (article numbers, street numbers)
+are not figures, nor are dates (a day next to a month: "November 12", "16 ноября", "12 ноябри")
+or numbers of things that are not people ("30 дней", "40 Russian regions", "12 касб").
+Multipliers are applied in any case form ("245 thousand", "245 тыс.", "300 тысячам", "ҳазор",
+"1.5 million", "4,87 млрд", "4 миллиарду 870 миллион" = 4.87e9), and ranges keep both ends
+("500,000-600,000", "from 8,900 to 9,800", "от ... до", "с ... по", "аз ... то").
 
 What is counted is the nearest counting word in the same sentence (deported, banned,
 remittances, legalised, quota, patents, ...); the year is the first year stated after the
@@ -18,6 +21,8 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from flows.stages.headline import headline_end
 
 
 @dataclass(frozen=True)
@@ -33,41 +38,78 @@ class Figure:
 
 _SEP = r"[ \u00a0\u202f]"
 _NUM = rf"(?:\d{{1,3}}(?:,\d{{3}})+|\d{{1,3}}(?:{_SEP}\d{{3}})+|\d+(?:[.,]\d+)?)"
-_MULT = {
-    "thousand": 1e3, "thousands": 1e3, "тыс": 1e3, "тысяч": 1e3, "тысячи": 1e3, "тысяча": 1e3,
-    "ҳазор": 1e3, "хазор": 1e3,
-    "million": 1e6, "millions": 1e6, "mln": 1e6, "млн": 1e6, "миллион": 1e6, "миллиона": 1e6,
-    "миллионов": 1e6,
-    "billion": 1e9, "billions": 1e9, "bln": 1e9, "bn": 1e9, "млрд": 1e9, "миллиард": 1e9,
-    "миллиарда": 1e9, "миллиардов": 1e9,
-}
-_MULT_RE = "|".join(sorted((re.escape(k) for k in _MULT), key=len, reverse=True))
+# Stems, not word lists: Russian declines the multiplier ("300 тысячам граждан") and Tajik
+# glues "and" to it ("4 миллиарду 870 миллион").
+_MULTIPLIERS = [
+    (1e3, r"thousands?|тысяч\w*|тыс|ҳазор\w*|хазор\w*"),
+    (1e6, r"millions?|миллион\w*|mln|млн"),
+    (1e9, r"billions?|миллиард\w*|bln|bn|млрд"),
+]
+_MULT_RE = "|".join(p for _, p in _MULTIPLIERS)
+# "from 8,900 to 9,800": a word joins the ends of a range only after a word that opens one,
+# else "rose in 2023 to 30 percent" would be a range from 2023 to 30.
+_FROM = "|".join(rf"(?<=\b{w}\s)" for w in ("from", "от", "с", "со", "аз"))
 _CURRENCY_AFTER = [
     ("USD", r"(?:us\s*)?dollars?|usd|долл\w*|доллар\w*"),
     ("RUB", r"rubles?|roubles?|rub|руб\w*|рубл\w*"),
     ("TJS", r"somoni|сомон[иӣ]\w*|tjs"),
     ("EUR", r"euros?|eur|евро"),
-    ("percent", r"%|percent|per\s+cent|процент\w*|фоиз\w*"),
+    ("percent", r"%|percent|per\s+cent|процент\w*|фоиз\w*|дарсад\w*"),
 ]
 _FIGURE = re.compile(
-    rf"(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
-    rf"(?:\s*[-–—]\s*(?P<num2>{_NUM}))?"
-    rf"(?:\s*(?P<mult>{_MULT_RE})\b\.?)?"
+    rf"(?P<from>{_FROM})?(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
+    rf"(?:(?:\s*[-–—]\s*|(?(from)\s+(?:to|до|по|то)\s+|(?!)))(?P<cur2>US\$|\$|€)?(?P<num2>{_NUM}))?"
+    rf"(?:\s*(?P<mult>{_MULT_RE})\b\.?"
+    rf"(?:\s+(?:and\s+|и\s+|ва\s+)?(?P<num3>\d{{1,3}})\s*(?P<mult2>{_MULT_RE})\b\.?)?)?"
     rf"(?:\s*(?P<after>{'|'.join(p for _, p in _CURRENCY_AFTER)})(?!\w))?",
     re.IGNORECASE)
 # Where a figure can start: a currency sign before it or its first digit. _FIGURE begins with
 # an optional group, so a search for it tries every position of a sentence; looking for these
 # first, and trying _FIGURE only there, finds the same matches (tests/test_figures.py).
 _FIGURE_START = re.compile(r"US\$|\$|€|USD|\d", re.IGNORECASE)
-_PEOPLE_AFTER = re.compile(
-    r"^\s*(?:[\w-]+\s+){0,2}?(?:migrants?|citizens?|people|persons?|tajiks?|workers?|"
-    r"labou?r\s+migrants?|foreigners?|nationals?|specialists?|individuals?|residents?|"
-    r"мигрант\w*|граждан\w*|человек\w*|таджик\w*|иностран\w*|работник\w*|"
-    r"муҳоҷир\w*|нафар\w*|шаҳрванд\w*|тоҷик\w*|кас\b)", re.IGNORECASE)
+_PEOPLE = (r"migrants?|citizens?|people|persons?|tajiks?|workers?|"
+           r"labou?r\s+migrants?|foreigners?|nationals?|specialists?|individuals?|residents?|"
+           r"мигрант\w*|граждан\w*|человек\w*|таджик\w*|иностран\w*|работник\w*|"
+           r"муҳоҷир\w*|нафар\w*|шаҳрванд\w*|тоҷик\w*|кас\b")
+_PEOPLE_AFTER = re.compile(rf"\s*(?:[\w-]+\s+){{0,2}}?(?:{_PEOPLE})", re.IGNORECASE)
+# What a bare number counts when it is not people: time, places, legal cases, occupations,
+# "times" and percentage points. A noun from here right after the number (an adjective may
+# stand between: "40 Russian regions", "26 court proceedings") says what it counts.
+_THINGS = (r"days?|weeks?|months?|years?|hours?|decades?|"
+           r"день|дн(?:я|ей|ям|ях)|сут\w*|недел\w*|месяц\w*|год\w*|лет|час(?:а|ов)?|"
+           r"рӯз\w*|ҳафта\w*|моҳ\w*|сол(?:а|и|ҳо\w*)?|соат\w*|"
+           r"regions?|provinces?|countries|country|cities|city|districts?|oblasts?|"
+           r"регион\w*|област\w*|стран\w*|город\w*|район\w*|субъект\w*|"
+           r"минтақа\w*|вилоят\w*|кишвар\w*|шаҳр(?!ванд)\w*|ноҳия\w*|"
+           r"cases?|proceedings?|lawsuits?|rulings?|decisions?|процесс\w*|разбирательств\w*|"
+           r"дел(?:о|а|ам|ах)?|производств\w*|иск(?:а|ов|и)?|решени\w*|парванда\w*|қарор\w*|"
+           r"professions?|occupations?|jobs?|професси\w*|специальност\w*|касб\w*|ихтисос\w*|"
+           r"times|раза?|маротиба\w*|бор|percentage|points?|pct|пункт\w*")
+# Words that make what follows an adverbial of a count, not its noun: "11,000 a year",
+# "17,000 last year", "17 000 за год", "ҳар сол". The word between may not be one of these.
+_ADVERBIAL = (r"a|an|the|per|each|every|last|this|next|past|previous|in|over|for|within|"
+              r"during|в|во|за|на|кажд\w*|прошл\w*|эт\w+|текущ\w*|следующ\w*|минувш\w*|"
+              r"ҳар|дар|ба|як|гузашта|ҷорӣ|оянда")
+_THINGS_AFTER = re.compile(rf"\s*(?:(?!(?:{_PEOPLE}|{_ADVERBIAL})(?!\w))[\w-]+\s+)?"
+                           rf"(?:{_THINGS})(?!\w)", re.IGNORECASE)
+# A day of a month. English puts the month first too ("November 12"), and capitalises it,
+# which tells "12 May" from "12 may be deported"; Russian and Tajik decline the month
+# ("16 ноября", "12 ноябри"), hence stems with a short ending.
+_MONTH_EN = (r"January|February|March|April|May|June|July|August|September|October|November|"
+             r"December|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec")
+_MONTH = (rf"(?:{_MONTH_EN})\b\.?|(?i:(?:январ|феврал|март|апрел|июн|июл|август|сентябр|"
+          r"октябр|ноябр|декабр)\w{0,2}|ма[йяе]и?)(?!\w)")
+_MONTH_AFTER = re.compile(rf"(?:st|nd|rd|th|-\w+)?\s+(?:of\s+)?(?:{_MONTH})")
+_MONTH_BEFORE = re.compile(rf"(?<!\w)(?:{_MONTH_EN})\.?\s+$")
+# "rose 20 to 30 percent": without a word that opens a range, the first number of a span is
+# not read as one end (the unit follows the other), and counts nothing by itself either.
+_SPAN_START = re.compile(r"\s+(?:to|до|по|то)\s+(?:US\$|\$|€)?\d", re.IGNORECASE)
 _COUNTED = [
     ("deported", r"deport\w*|expell\w*|депорт\w*|выдвор\w*|выслан\w*|ихроҷ\w*|дипорт\w*"),
     ("banned", r"banned|entry\s+bans?|barred|re-?entry\s+bans?|right\s+to\s+enter|"
-               r"travel\s+bans?|не\s+могут\s+въехать|невъездн\w*|"
+               r"travel\s+bans?|bans?\s+on\s+(?:re-?)?(?:entry|entries|entering)|"
+               r"не\s+могут\s+въехать|невъездн\w*|въезд\w*\s+(?:в\s+\w+\s+)?закрыт\w*|"
+               r"закрыт\w*\s+въезд\w*|"
                r"запрет\w*\s+(?:на\s+)?въезд\w*|запрещ\w*|манъи\s+вуруд\w*|"
                r"\w*манъ\w*"),
     ("remittances", r"remittance\w*|money\s+transfers?|денежн\w+\s+перевод\w*|"
@@ -103,6 +145,7 @@ _CLAUSE = re.compile(r";|,\s+(?:but|while|whereas|а|но|однако|вале|
 _SEP_RE = re.compile(_SEP)
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 _UNITS = [(unit, re.compile(pattern, re.IGNORECASE)) for unit, pattern in _CURRENCY_AFTER]
+_FACTORS = [(factor, re.compile(pattern, re.IGNORECASE)) for factor, pattern in _MULTIPLIERS]
 
 
 def _number(text: str) -> float:
@@ -110,6 +153,27 @@ def _number(text: str) -> float:
     if _THOUSANDS.fullmatch(t):
         return float(t.replace(",", ""))
     return float(t.replace(",", "."))
+
+
+def _factor(word: str | None) -> float:
+    return next(f for f, pattern in _FACTORS if pattern.fullmatch(word)) if word else 1.0
+
+
+def _values(m: re.Match[str]) -> tuple[float, float | None]:
+    """The value and the upper end of a range (lower end first), multiplied. The smaller part
+    of a compound ("4 миллиарду 870 миллион") belongs to the number it follows."""
+    num, num2, mult, num3, mult2 = m.group("num", "num2", "mult", "num3", "mult2")
+    if not (num2 or mult):   # most figures
+        return _number(num), None
+    factor = _factor(mult)
+    value = _number(num) * factor
+    high = _number(num2) * factor if num2 else None
+    if num3 and (part := _factor(mult2)) < factor:
+        extra = _number(num3) * part
+        value, high = (value + extra, None) if high is None else (value, high + extra)
+    if high is not None and high < value:   # "cut from 600,000 to 500,000"
+        return high, value
+    return value, high
 
 
 def _unit(cur: str | None, after: str | None) -> str | None:
@@ -179,6 +243,30 @@ def _year(sentence: str, start: int, end: int) -> int | None:
     return after[0] if after else (before[-1] if before else None)
 
 
+def _is_date(sentence: str, start: int, end: int, value: float, high: float | None) -> bool:
+    """A day of a month ("November 12", "16 ноября", "с 9 по 15 ноября"), which the counting
+    word of the sentence would otherwise make a count of people."""
+    if max(value, high or 0) > 31:
+        return False
+    return bool(_MONTH_AFTER.match(sentence, end)
+                or _MONTH_BEFORE.search(sentence, max(0, start - 12), start))
+
+
+def _small_or_years(m: re.Match[str], value: float, high: float | None) -> bool:
+    """A number without a unit too small to be a count, or a year or a span of years."""
+    return value < 10 or (not m.group("mult") and _YEAR.fullmatch(m.group("num")) is not None
+                          and (high is None or _YEAR.fullmatch(m.group("num2")) is not None))
+
+
+def _not_people(sentence: str, m: re.Match[str], value: float, high: float | None) -> bool:
+    """A number without a unit that the people rules of extract_figures would count, but that
+    counts something else: a day, things ("30 дней", "40 Russian regions", "212 парванда"),
+    or the start of a span ("20 to 30 percent"). Asked only of those numbers: most are not."""
+    return _is_date(sentence, m.start(), m.end(), value, high) \
+        or _SPAN_START.match(sentence, m.end()) is not None \
+        or _THINGS_AFTER.match(sentence, m.end()) is not None
+
+
 def figure_matches(sentence: str) -> Iterator[re.Match[str]]:
     """What `_FIGURE.finditer(sentence)` yields, three times faster."""
     position = 0
@@ -205,18 +293,10 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
         for m in figure_matches(flat):
             if m.start() > 0 and (flat[m.start() - 1].isalnum() or flat[m.start() - 1] in "¶#№"):
                 continue
-            value = _number(m.group("num"))
-            high = _number(m.group("num2")) if m.group("num2") else None
-            mult = m.group("mult")
-            if mult:
-                factor = _MULT[mult.lower()]
-                value *= factor
-                high = high * factor if high is not None else None
-            unit = _unit(m.group("cur"), m.group("after"))
-            if unit is None:
-                bare_year = not mult and high is None and _YEAR.fullmatch(m.group("num"))
-                if bare_year or value < 10:
-                    continue
+            value, high = _values(m)
+            unit = _unit(m.group("cur") or m.group("cur2"), m.group("after"))
+            if unit is None and _small_or_years(m, value, high):
+                continue
             counted, distance = _counted(flat, m.start(), m.end())
             if unit is None:
                 # "deported 17,000 in 2005, but only 6,100 in 2006": a number right after a
@@ -224,11 +304,13 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
                 last = out[-1] if out and out[-1].sentence == flat[:1000] else None
                 parallel = last is not None and last.unit == "people" \
                     and m.start() - flat.find(last.raw) < 80
-                if _PEOPLE_AFTER.match(flat[m.end():]) or (counted and distance <= _NEAR):
+                if _PEOPLE_AFTER.match(flat, m.end()) or (counted and distance <= _NEAR):
                     unit = "people"
                 elif parallel and last is not None:
                     unit, counted = "people", last.counted
                 else:
+                    continue
+                if _not_people(flat, m, value, high):
                     continue
             out.append(Figure(value=value, value_high=high, unit=unit, counted=counted,
                               year=_year(flat, m.start(), m.end()), raw=m.group().strip(),
@@ -237,5 +319,8 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
 
 
 def figures_of(title: str | None, text: str) -> tuple[Figure, ...]:
-    """An article's figures, headline first."""
-    return extract_figures(f"{title}\n\n{text}" if title else text)
+    """An article's figures, headline first. Extracted text often begins with the headline
+    already: prepended again, its figures would be stored twice."""
+    if not title or headline_end(title, text):
+        return extract_figures(text)
+    return extract_figures(f"{title}\n\n{text}")
