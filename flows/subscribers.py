@@ -91,7 +91,9 @@ def channel_of(value: str) -> Channel | None:
 
 
 def _channels(r: Any) -> tuple[Channel, ...]:
-    """The `email` and `chat` keys of a table (a string or a list each), in order, deduplicated."""
+    """The `email` and `chat` keys of a table (a string or a list each), in order, one per
+    delivery-log key: an address written twice in different case is one mailbox, and two
+    channels with one key would both claim the same items (a primary-key violation)."""
     channels: list[Channel] = []
     for key, kinds in (("email", ("email",)), ("chat", ("chat", "webhook"))):
         value = r.get(key, (str, list))
@@ -102,7 +104,10 @@ def _channels(r: Any) -> tuple[Channel, ...]:
                 what = "an email address" if key == "email" else "an apprise or webhook URL"
                 raise r.fail(key, f"not {what}: {v!r}")
             channels.append(ch)
-    return tuple(dict.fromkeys(channels))
+    unique: dict[str, Channel] = {}
+    for ch in channels:
+        unique.setdefault(ch.key, ch)
+    return tuple(unique.values())
 
 
 def parse_operator(r: Any) -> tuple[Channel, ...]:

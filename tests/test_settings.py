@@ -74,3 +74,15 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path: Path) -> None:
     s = parse_settings(text, tmp_path / "s.toml")
     assert s.digest.outbox == tmp_path / "mail"
     assert s.topics_path == tmp_path / "rules.toml"
+
+
+def test_an_address_written_twice_in_different_case_is_one_channel(tmp_path: Path) -> None:
+    """Both spellings share one delivery-log key; kept as two channels, the second claimed the
+    first's items again and the digest run stopped on the log's primary key."""
+    s = parse_settings(MINIMAL + '[[subscribers]]\nname = "ops"\n'
+                       'email = ["Ops@Example.org", "ops@example.org", "other@example.org"]\n'
+                       'chat = ["json://127.0.0.1:9/a", "json://127.0.0.1:9/a"]\n',
+                       tmp_path / "s.toml")
+    (ops,) = s.subscribers
+    assert [c.target for c in ops.channels] == ["Ops@Example.org", "other@example.org",
+                                                "json://127.0.0.1:9/a"]
