@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.helpers import article, memory_warehouse
@@ -31,3 +33,26 @@ def test_copies_share_a_cluster_and_are_counted_once(tmp_path: Path) -> None:
 
     daily = con.execute("SELECT topic, lang, source, articles FROM topic_daily").fetchall()
     assert daily == [("entry_bans", "en", "aaa", 1)]
+
+
+def test_the_first_report_is_the_copy_published_first_not_the_one_stored_first(
+        tmp_path: Path) -> None:
+    """Outlets are stored in a fixed order within a run, so the original (stored first) may
+    be published later than its copy: who reported first is read from publication times."""
+    con = memory_warehouse(tmp_path)
+    late = replace(article("Entry bans lifted for 4,200 Tajiks", BAN * 2, "https://a.org/1",
+                           "aaa"), published_at=datetime(2026, 11, 12, 10, tzinfo=UTC))
+    early = replace(article("Russia lifts entry bans", BAN * 2 + " More soon.",
+                            "https://b.org/9", "bbb"),
+                    published_at=datetime(2026, 11, 12, 8, tzinfo=UTC))
+    undated = article("Entry bans lifted", BAN * 2 + " Read more.", "https://c.org/3", "ccc")
+    seed = replace(article("Smoking ban in cafes", "Dushanbe banned smoking in cafes. " * 8,
+                           "seed:x", "seed"), is_seed=True)
+    store.store_seeds(con, [late, early, undated, seed], 0.5, 4)
+    assert con.execute("SELECT id, duplicate_of FROM doc ORDER BY id").fetchall() == [
+        (1, None), (2, 1), (3, 1), (4, None)]
+    rows = con.execute("SELECT cluster_id, first_id, first_source, first_published, size, "
+                       "outlets FROM clusters ORDER BY cluster_id").fetchall()
+    assert rows == [(1, 2, "bbb", datetime(2026, 11, 12, 8, tzinfo=UTC), 3,
+                     ["aaa", "bbb", "ccc"]),
+                    (4, 4, "seed", None, 1, [])]
