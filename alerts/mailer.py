@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
 
+from flows.settings import ConfigError
+
 
 @dataclass(frozen=True)
 class SmtpSettings:
@@ -36,6 +38,25 @@ class SmtpSettings:
         return f"smtp://{self.host}:{self.port} ({self.security})"
 
 
+class SmtpEnvError(ConfigError):
+    """A MIGWATCH_SMTP_* variable is set to something unusable; the message names it (a
+    configuration error: the command exits 2)."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = kind(value)
+    except ValueError:
+        raise SmtpEnvError(f"{name} must be a {'whole ' if kind is int else ''}number, "
+                           f"not {value!r}") from None
+    if number <= 0:
+        raise SmtpEnvError(f"{name} must be positive, not {value!r}")
+    return number
+
+
 def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
     env = os.environ if env is None else env
     host = env.get("MIGWATCH_SMTP_HOST")
@@ -43,12 +64,13 @@ def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
         return None
     security = env.get("MIGWATCH_SMTP_SECURITY", "starttls").lower()
     if security not in ("starttls", "ssl", "none"):
-        raise ValueError(f"MIGWATCH_SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
+        raise SmtpEnvError(
+            f"MIGWATCH_SMTP_SECURITY must be starttls, ssl or none, not {security!r}")
     default_port = {"starttls": 587, "ssl": 465, "none": 25}[security]
-    return SmtpSettings(host=host, port=int(env.get("MIGWATCH_SMTP_PORT", default_port)),
+    return SmtpSettings(host=host, port=int(_number(env, "MIGWATCH_SMTP_PORT", default_port, int)),
                         security=security, user=env.get("MIGWATCH_SMTP_USER") or None,
                         password=env.get("MIGWATCH_SMTP_PASSWORD") or None,
-                        timeout=float(env.get("MIGWATCH_SMTP_TIMEOUT", 30)),
+                        timeout=_number(env, "MIGWATCH_SMTP_TIMEOUT", 30.0, float),
                         ca_file=env.get("MIGWATCH_SMTP_CA_FILE") or None)
 
 

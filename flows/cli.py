@@ -21,6 +21,16 @@ def _db(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
 
 
+def _stored_db(args: argparse.Namespace) -> Path:
+    """The warehouse of a command that only works on what ingest stored (digest, retag): a
+    mistyped --db must not quietly create an empty warehouse and report "nothing new"."""
+    path = _db(args)
+    if not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: check --db, or run `migwatch run` "
+                                "(or `migwatch demo`) first")
+    return path
+
+
 def _print_ingest(report: object) -> None:
     from flows.ingest import IngestReport
 
@@ -73,20 +83,24 @@ def cmd_digest(args: argparse.Namespace) -> int:
         from flows.digest import run_digests
 
         out = Path(args.out) if args.out else settings.digest.outbox.parent / "preview"
-        results = run_digests(_db(args), settings, smtp_from_env(), only=args.subscriber,
-                              preview=out)
+        results = run_digests(_stored_db(args), settings, smtp_from_env(),
+                              only=args.subscriber, preview=out)
         print(f"preview only: nothing sent or recorded; files in {out}")
         return _print_digest(results)
     if args.subscriber:
         print("--subscriber goes with --dry-run", file=sys.stderr)
         return EXIT_USAGE
+    db = _stored_db(args)
+    from alerts.mailer import smtp_from_env
+
+    smtp_from_env()   # bad MIGWATCH_SMTP_* settings: exit 2 now, not a failed flow run
     from flows.prefect_api import EarlyAPI
 
     api = EarlyAPI()
     from flows.digest import digest_flow
 
     with api.serving():
-        results = digest_flow(config_path=args.config, db_path=str(_db(args)))
+        results = digest_flow(config_path=args.config, db_path=str(db))
     return _print_digest(results)
 
 
@@ -133,7 +147,7 @@ def cmd_retag(args: argparse.Namespace) -> int:
     from flows.retag import retag
 
     settings = load_settings(args.config)
-    changes = retag(_db(args), settings.topics_path)
+    changes = retag(_stored_db(args), settings.topics_path)
     print(f"{'topic':<22} {'before':>7} {'after':>7} {'added':>6} {'removed':>8}")
     for c in changes:
         print(f"{c.topic:<22} {c.before:>7} {c.after:>7} {c.added:>6} {c.removed:>8}")

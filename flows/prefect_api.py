@@ -23,11 +23,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
+
+from flows.orphan_guard import die_with_parent
 
 
 def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: float,
@@ -144,7 +147,10 @@ class TemporaryAPI:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
              "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
-             "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL)
+             "--lifespan", "on"], env=env, stdin=subprocess.DEVNULL,
+            # killed outright (SIGKILL, the OOM killer), this process cannot stop it
+            preexec_fn=die_with_parent() if threading.current_thread() is
+            threading.main_thread() else None)
         atexit.register(self.stop)
 
     def wait(self, timeout: float) -> None:

@@ -106,3 +106,33 @@ def test_shipped_sources_without_internet_fail_cleanly(tmp_path: Path) -> None:
     assert con.execute("SELECT status FROM runs").fetchall() == [("failed",)]
     status = migwatch("status", "--db", str(db))
     assert status.returncode == 3 and "failed x1" in status.stdout
+
+
+@pytest.mark.parametrize("command", [["digest"], ["digest", "--dry-run"], ["retag"], ["sql",
+                                     "select 1"], ["status"], ["export", "--parquet", "out"]])
+def test_a_command_that_reads_the_warehouse_refuses_a_missing_one(tmp_path: Path,
+                                                                  command: list[str]) -> None:
+    """A mistyped --db used to create an empty warehouse and report "nothing new", exit 0."""
+    db = tmp_path / "typo" / "w.duckdb"
+    proc = migwatch(*command, "--db", str(db))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"no warehouse at {db}" in proc.stderr
+    assert not db.parent.exists()
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("MIGWATCH_SMTP_PORT", "25x", "MIGWATCH_SMTP_PORT must be a whole number, not '25x'"),
+    ("MIGWATCH_SMTP_SECURITY", "tls", "MIGWATCH_SMTP_SECURITY must be starttls, ssl or none"),
+    ("MIGWATCH_SMTP_TIMEOUT", "-1", "MIGWATCH_SMTP_TIMEOUT must be positive"),
+])
+def test_bad_smtp_settings_exit_2_naming_the_variable(tmp_path: Path, variable: str,
+                                                      value: str, message: str) -> None:
+    from warehouse.db import connect
+
+    db = tmp_path / "w.duckdb"
+    connect(db).close()
+    env = {"MIGWATCH_SMTP_HOST": "127.0.0.1", variable: value}
+    for command in (["digest"], ["digest", "--dry-run", "--out", str(tmp_path / "p")]):
+        proc = migwatch(*command, "--db", str(db), env=env)
+        assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr

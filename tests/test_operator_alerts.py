@@ -318,7 +318,7 @@ def test_after_ingest_never_raises_and_reports_why(tmp_path: Path, db_path: Path
     monkeypatch.setenv("MIGWATCH_SMTP_SECURITY", "carrier-pigeon")  # smtp_from_env raises
     monkeypatch.setenv("MIGWATCH_SMTP_HOST", "127.0.0.1")
     notes = after_ingest_run(db_path, settings)
-    assert notes == ["WARNING operator alerts not sent: ValueError: MIGWATCH_SMTP_SECURITY "
+    assert notes == ["WARNING operator alerts not sent: SmtpEnvError: MIGWATCH_SMTP_SECURITY "
                      "must be starttls, ssl or none, not 'carrier-pigeon' (tried again after "
                      "the next run)"]
 

@@ -19,6 +19,7 @@ from flows.cli import main
 from flows.ingest import IngestReport, ingest_flow
 from flows.replica.server import SITE, ReplicaServer, demo_config
 from tests.conftest import ROOT
+from tests.test_warehouse import CONTRACT
 from warehouse.db import connect
 from warehouse.export import EXPORTED_VIEWS
 
@@ -105,7 +106,7 @@ def test_export_writes_every_view_as_parquet_by_month(ingested: Ingested, tmp_pa
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "parquet"
     assert main(["export", "--parquet", str(out), "--db", str(ingested.db)]) == 0
-    assert set(p.name for p in out.iterdir()) == set(EXPORTED_VIEWS)
+    assert set(p.name for p in out.iterdir()) == set(EXPORTED_VIEWS) == set(CONTRACT)
     con, mem = connect(ingested.db, read_only=True), duckdb.connect()
     for view, dated in EXPORTED_VIEWS.items():
         pattern = f"{out / view}/**/*.parquet"

@@ -238,3 +238,40 @@ def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path:
         for pid in servers:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+TEMPORARY_API = """
+import sys, time
+from flows.prefect_api import TemporaryAPI
+api = TemporaryAPI()
+api.wait(120)
+print(api.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None:
+    """`migwatch run` and `migwatch digest` start a temporary Prefect API; killed outright,
+    they cannot stop it, and it must not run on unowned."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", TEMPORARY_API], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    server = 0
+    try:
+        assert proc.stdout is not None
+        server = int(proc.stdout.readline())
+        assert _alive(server) and server in _children(proc.pid)
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while _alive(server) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _alive(server), "the temporary API outlived the killed command"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if server and _alive(server):
+            os.kill(server, signal.SIGKILL)
