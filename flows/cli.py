@@ -104,13 +104,29 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return _print_digest(results)
 
 
+# What `migwatch sql` runs. A read-only connection alone is not enough: ATTACH, USE and
+# DETACH can reopen the same file read-write, and COPY or EXPORT write files.
+READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from warehouse.db import connect
 
-    con = connect(_db(args), read_only=True, retry_seconds=30)
     try:
+        con = connect(_db(args), read_only=True, retry_seconds=30)
+    except duckdb.Error as exc:
+        print(f"error: cannot open {_db(args)} as a warehouse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        refused = sorted({s.type.name for s in con.extract_statements(args.query)}
+                         - READ_STATEMENTS)
+        if refused:
+            print(f"error: `migwatch sql` is read-only: {', '.join(refused)} statements are "
+                  "refused (SELECT, EXPLAIN, PRAGMA, SHOW and DESCRIBE are allowed)",
+                  file=sys.stderr)
+            return EXIT_USAGE
         rel = con.sql(args.query)
         if rel is None:
             print("(statement executed)")
@@ -125,11 +141,17 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import duckdb
+
     from flows.activity import render_quiet
     from flows.status import render_alert_state, render_status
 
     settings = load_settings(args.config) if args.alert else None   # fail fast on bad config
-    text, code = render_status(_db(args))
+    try:
+        text, code = render_status(_db(args))
+    except duckdb.Error as exc:
+        print(f"error: cannot read {_db(args)} as a warehouse: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     print(text)
     print("\n" + render_quiet(_db(args)))
     if settings is None:
@@ -262,7 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, RulesError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

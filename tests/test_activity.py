@@ -27,13 +27,16 @@ def test_an_outlet_silent_for_many_usual_gaps_has_gone_quiet(tmp_path: Path) -> 
     _store(con, "hourly_lull", [5, 6, 7, 8])               # hourly, 5 h: under the 24 h floor
     _store(con, "weekly", [200, 368, 536])                 # weekly, 8 days: within 3 gaps
     _store(con, "new", [900])                              # one article: cadence unknown
+    _store(con, "dated_only", [30] * 10)    # ten pages giving only yesterday's date
+    _store(con, "dated_daily", [30, 30, 54, 54, 78])       # dates only, a few a day
     rows = {r[0]: r[1:] for r in con.execute(
         "SELECT source, articles, round(typical_gap_hours), gone_quiet FROM outlet_activity"
     ).fetchall()}
     con.close()
     assert rows == {"daily": (4, 24, False), "hourly_gone": (5, 1, True),
                     "hourly_lull": (4, 1, False), "weekly": (3, 168, False),
-                    "new": (1, None, False)}
+                    "new": (1, None, False), "dated_only": (10, None, False),
+                    "dated_daily": (5, 24, False)}
     assert [q[0] for q in quiet_outlets(db)] == ["hourly_gone"]
     assert "hourly_gone" in render_quiet(db) and "daily" not in render_quiet(db)
 

@@ -87,6 +87,45 @@ def test_sql_is_read_only_and_prints_a_table(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no warehouse" in proc.stderr
 
 
+
+def test_sql_cannot_write_through_attach_copy_or_export(tmp_path: Path) -> None:
+    """A read-only connection alone let ATTACH/USE/DETACH reopen the file read-write."""
+    from warehouse.db import connect
+
+    db = tmp_path / "w.duckdb"
+    with connect(db) as con:
+        con.execute("INSERT INTO run VALUES ('r1', 'ingest', now(), NULL, 'running', NULL)")
+    other = tmp_path / "other.duckdb"
+    for query in (f"attach '{other}' as m (read_only false); use m; detach w; "
+                  f"attach '{db}' as v (read_only false); delete from v.run",
+                  f"select 1; attach '{db}' as v (read_only false)",
+                  f"copy (select * from run) to '{tmp_path / 'run.csv'}'",
+                  f"export database '{tmp_path / 'dump'}'", "install json", "checkpoint"):
+        proc = migwatch("sql", query, "--db", str(db))
+        assert proc.returncode == 2 and "is read-only" in proc.stderr, (query, proc.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.duckdb"]
+    proc = migwatch("sql", "select count(*) as runs from run", "--db", str(db))
+    assert proc.returncode == 0 and "1" in proc.stdout.split("runs")[-1]
+    for query in ("show tables", "describe articles", "pragma table_info('articles')",
+                  "explain select * from articles", "summarize select 1 as x"):
+        assert migwatch("sql", query, "--db", str(db)).returncode == 0, query
+
+
+def test_a_file_that_is_not_a_warehouse_is_a_clear_error(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.duckdb"
+    garbage.write_bytes(b"not a database" * 1000)
+    for command in (["sql", "select 1"], ["status"]):
+        proc = migwatch(*command, "--db", str(garbage))
+        assert proc.returncode == 2 and "as a warehouse" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    from warehouse.db import connect
+
+    db, taken = tmp_path / "w.duckdb", tmp_path / "a-file"
+    connect(db).close()
+    taken.write_text("x")
+    proc = migwatch("export", "--parquet", str(taken), "--db", str(db))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
 def test_shipped_sources_without_internet_fail_cleanly(tmp_path: Path) -> None:
     """No internet here: every real outlet fails, each with its reason; only seeds stored."""
     db = tmp_path / "w.duckdb"

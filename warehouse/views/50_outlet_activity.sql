@@ -1,7 +1,9 @@
 -- outlet_activity: one row per outlet with stored articles; flags outlets that have "gone quiet".
 --   source VARCHAR, articles BIGINT (stored, non-seed), last_published_at TIMESTAMPTZ
---   (newest publication time, else fetch time), typical_gap_hours DOUBLE (median gap between
---   its last 30 articles; NULL with fewer than 3), quiet_hours DOUBLE (since
+--   (newest publication time, else fetch time), typical_gap_hours DOUBLE (median of the
+--   non-zero gaps between its last 30 articles; NULL with fewer than 2: pages that give only a
+--   date put a day's articles at one instant, and a cadence of 0 hours would make an outlet
+--   "gone quiet" the day after its first run), quiet_hours DOUBLE (since
 --   last_published_at), gone_quiet BOOLEAN (quiet for longer than 3 typical gaps and at
 --   least 24 hours; false while the cadence is unknown)
 CREATE OR REPLACE VIEW outlet_activity AS
@@ -16,7 +18,8 @@ WITH dated AS (
     FROM dated WHERE rn <= 30
 ), cadence AS (
     SELECT source, max(ts) AS last_published_at,
-           CASE WHEN count(*) >= 3 THEN median(gap_h) END AS typical_gap_hours
+           CASE WHEN count(*) FILTER (WHERE gap_h > 0) >= 2
+                THEN median(gap_h) FILTER (WHERE gap_h > 0) END AS typical_gap_hours
     FROM gaps GROUP BY source
 )
 SELECT c.source,
