@@ -13,12 +13,13 @@ and exits 0.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def serve(settings: Settings, db_path: Path) -> int:
             os.environ["PREFECT_API_URL"] = url
             clean = _serve(settings, db_path)
     print("migwatch serve: stopped" if clean else
-          f"migwatch serve: stopped (runner did not finish within {STOP_GRACE:g} s)", flush=True)
+          "migwatch serve: stopped (without waiting for the runner's own shutdown)", flush=True)
     if not clean:  # a runner thread still hangs on shutdown: do not wait for it
         sys.stdout.flush()
         os._exit(0)
@@ -120,6 +121,47 @@ def serve(settings: Settings, db_path: Path) -> int:
 
 
 STOP_GRACE = 30.0   # seconds the runner gets to cancel a run in progress and pause schedules
+KILL_AFTER = 10.0   # seconds a run in progress gets to end on its own before it is killed
+AFTER_KILL = 5.0    # seconds the runner then gets to finish its shutdown
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process."""
+    out = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with suppress(OSError, ValueError, IndexError):
+            out[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    return out
+
+
+def flow_run_processes(parent: int) -> list[int]:
+    """The flow-run processes the runner started (`python -m prefect.engine`)."""
+    found = []
+    for pid, ppid in _parents().items():
+        with suppress(OSError):
+            if ppid == parent and b"prefect.engine" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
+
+
+def kill_flow_runs(parent: int) -> list[int]:
+    """SIGKILL every flow run of the runner with the processes it started (worker
+    processes). Prefect cancels a run cooperatively: the run ends only when the task in
+    flight returns (an outlet's harvest, up to a fetch timeout per page), which can outlast
+    any stop grace, and the run's process would then go on, unowned, after serve exits. A
+    kill is safe: each outlet's batch is one transaction, and the next run fetches again what
+    the killed one did not store."""
+    runs, parents = flow_run_processes(parent), _parents()
+    doomed, frontier = set(runs), list(runs)
+    while frontier:
+        above = frontier.pop()
+        below = [pid for pid, ppid in parents.items() if ppid == above]
+        doomed.update(below)
+        frontier += below
+    for pid in doomed:
+        with suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    return runs
 
 
 def _serve(settings: Settings, db_path: Path) -> bool:
@@ -130,7 +172,6 @@ def _serve(settings: Settings, db_path: Path) -> bool:
     STOP_GRACE seconds. True when the runner stopped by itself.
     """
     import asyncio
-    import signal
     import threading
 
     from prefect.runner import Runner
@@ -160,6 +201,16 @@ def _serve(settings: Settings, db_path: Path) -> bool:
         time.sleep(0.2)   # a signal during start-up: let it start, then stop it
     if runner.started:
         runner.execute_in_background(runner.astop)
+    if finished.wait(KILL_AFTER):
+        return True
+    if killed := kill_flow_runs(os.getpid()):
+        print(f"migwatch serve: the run in progress did not stop within {KILL_AFTER:g} s; "
+              f"killed it (process {', '.join(map(str, killed))} and its children): "
+              "stored outlets stay stored, the rest is fetched again next run", flush=True)
+        # The runner's own bookkeeping of the killed run (its cancellation hooks and final
+        # state) may wait on Prefect for much longer; the warehouse shows the run as
+        # interrupted after the next one either way.
+        return finished.wait(AFTER_KILL)
     return finished.wait(max(0.0, deadline - time.monotonic()))
 
 
