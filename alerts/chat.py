@@ -45,13 +45,15 @@ def render_markdown(digest: Digest, limit: int = DEFAULT_LIMIT) -> list[str]:
     head = f"**{md_text(subject(digest))}**"
     blocks: list[str] = []
     for section in digest.sections:
-        blocks.append(f"\n**{md_text(section.label)}** ({len(section.items)})")
+        blocks.append(f"\n**{md_text(section.label)}** ({section.total})")
         for item in section.items:
             line = (f"• [{md_text(item.title)}]({md_url(item.url)}) — {md_text(item.outlet)}, "
                     f"{md_text(item.date)}, {item.lang}")
             if item.also_reported_by:
                 line += f" (also {md_text(', '.join(item.also_reported_by))})"
             blocks.append(line[: limit - 50])
+        if section.more:   # over max_items_per_topic: counted, not listed
+            blocks.append(f"_{md_text(f'and {section.more} more on {section.label}')}_")
     messages: list[str] = []
     current = head
     for block in blocks:
@@ -75,8 +77,9 @@ def payload(digest: Digest, digest_id: str) -> dict[str, Any]:
     return {
         "digest_id": digest_id, "subscriber": digest.subscriber, "cadence": digest.cadence,
         "created_at": iso(digest.created_at), "subject": subject(digest),
-        "counts": {s.topic: len(s.items) for s in digest.sections},
-        "topics": [{"topic": s.topic, "label": s.label, "items": [
+        # per topic, its new articles listed or not; `more`: those over the cap, not listed
+        "counts": {s.topic: s.total for s in digest.sections},
+        "topics": [{"topic": s.topic, "label": s.label, "more": s.more, "items": [
             {"id": i.article_id, "title": i.title, "url": i.url, "outlet": i.outlet,
              "source": i.source, "published_at": iso(i.published_at), "lang": i.lang,
              "snippet": i.snippet, "evidence": list(i.evidence), "topics": list(i.topics),

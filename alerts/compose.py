@@ -1,9 +1,11 @@
 """Rows -> Digest -> email message. Pure: no database, no network.
 
 Each article appears once, under its highest-scoring topic; its other topics are listed on the
-item. Titles and snippets come from the web and are untrusted: the HTML template autoescapes
-them (the highlighted evidence is a list of text segments, escaped one by one), and header
-values are stripped of line breaks. Chat text is built in alerts/chat.py.
+item. A topic lists at most `max_per_topic` articles, newest first, and says how many more it
+had ("and 3 more on Entry bans"): the digest stays short and nothing is left out unsaid.
+Titles and snippets come from the web and are untrusted: the HTML template autoescapes them
+(the highlighted evidence is a list of text segments, escaped one by one), and header values
+are stripped of line breaks. Chat text is built in alerts/chat.py.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ class Section:
     topic: str
     label: str
     items: tuple[DigestItem, ...]
+    more: int = 0              # new articles of this topic over the cap, not listed
+
+    @property
+    def total(self) -> int:
+        return len(self.items) + self.more
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,11 @@ class Digest:
     @property
     def items(self) -> list[DigestItem]:
         return [item for s in self.sections for item in s.items]
+
+    @property
+    def total(self) -> int:
+        """New articles, listed or counted in an "and N more" line."""
+        return sum(s.total for s in self.sections)
 
 
 def snippet(text: str, limit: int = 240) -> str:
@@ -187,9 +199,10 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
     order = [t for t in topic_order if t in grouped] + sorted(set(grouped) - set(topic_order))
     sections = []
     for topic in order:   # newest first, capped, and only then rendered (the costly part)
-        kept = sorted(grouped[topic], key=lambda r: (r["published_at"] is None,
-                                                     -(r["published_at"] or created_at)
-                                                     .timestamp()))[:max_per_topic]
+        newest = sorted(grouped[topic], key=lambda r: (r["published_at"] is None,
+                                                       -(r["published_at"] or created_at)
+                                                       .timestamp()))
+        kept = newest[:max_per_topic]
         items = []
         for row in kept:
             aid = int(row["id"])
@@ -201,16 +214,17 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
                 topics=tuple(topics[aid]), evidence=tuple(row["evidence"] or ())[:5],
                 also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
                 highlighted=marked, topic_labels=tuple(labels.get(t, t) for t in topics[aid])))
-        sections.append(Section(topic, labels.get(topic, topic), tuple(items)))
+        sections.append(Section(topic, labels.get(topic, topic), tuple(items),
+                                len(newest) - len(kept)))
     chart = tuple(ChartRow(s.topic, s.label, tuple((daily or {}).get(s.topic, (0,) * 14)))
                   for s in sections)
     return Digest(recipient, created_at, tuple(sections), subscriber or recipient, cadence, chart)
 
 
 def subject(digest: Digest) -> str:
-    counts = ", ".join(f"{s.label} ({len(s.items)})" for s in digest.sections[:4])
+    counts = ", ".join(f"{s.label} ({s.total})" for s in digest.sections[:4])
     more = "…" if len(digest.sections) > 4 else ""
-    n = len(digest.items)
+    n = digest.total
     return one_line(f"migwatch {digest.cadence}: {n} new article{'s' if n != 1 else ''} — "
                     f"{counts}{more}")
 

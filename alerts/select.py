@@ -1,16 +1,26 @@
 """Which candidate rows go to one subscriber channel, and whether that channel is due. Pure.
 
-The warehouse gives the candidate rows (warehouse/sql/digest_candidates.sql) and the delivery
-log once per run; each channel then takes, from the start of its window, the rows that match
-the subscriber's filters and are not in its log.
+The warehouse gives the candidate rows (warehouse/sql/digest_candidates.sql: one per story and
+topic, the story shown as its lead) and the delivery log once per run; each channel then
+takes, from the start of its window, the rows that match the subscriber's filters and are not
+in its log.
+
+A channel's window starts where its last delivered digest ended: everything stored before
+then was either in a digest it received, or counted in one's "and N more" line, or did not
+match its filters. A failed or released attempt is not a delivery and never moves the window.
+A channel never delivered to looks back `window_days` (the same bound as a channel that has
+been failing), so neither a refused first digest nor runs further apart than its cadence lose
+anything.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flows.subscribers import Subscriber
+
+CHART_DAYS = 14
 
 
 def is_due(subscriber: Subscriber, last_sent: datetime | None, now: datetime) -> bool:
@@ -19,42 +29,74 @@ def is_due(subscriber: Subscriber, last_sent: datetime | None, now: datetime) ->
     return last_sent is None or now - last_sent >= subscriber.period * 0.9
 
 
-def window_start(subscriber: Subscriber, last_sent: datetime | None, now: datetime,
-                 max_days: int) -> datetime:
-    """The start of the cadence window, or the last delivered digest when that is earlier (a
-    channel that failed for a while catches up), but never more than `max_days` back."""
-    start = now - subscriber.period
-    if last_sent is not None and last_sent < start:
-        start = last_sent
-    return max(start, now - timedelta(days=max_days))
+def window_start(last_sent: datetime | None, now: datetime, max_days: int) -> datetime:
+    """Since the channel's last delivered digest (the cadence only decides when it is due: the
+    digest flow may run less often than an hourly subscriber's cadence), never more than
+    `max_days` back; `max_days` back for a channel never delivered to."""
+    earliest = now - timedelta(days=max_days)
+    return earliest if last_sent is None else max(last_sent, earliest)
+
+
+def arrived(row: Mapping, outlets: Iterable[str]) -> datetime | None:
+    """When a story reached a subscriber who follows `outlets` (empty: every outlet): when the
+    first of its articles from one of them was stored; None if none of them carries it."""
+    wanted = set(outlets)
+    times = [m["fetched_at"] for m in row["members"] if not wanted or m["source"] in wanted]
+    return min(times, default=None)
 
 
 class Candidates:
-    """The run's candidate rows indexed by topic, newest stored first, so that each channel
-    reads only its topics and stops at the start of its window."""
+    """The run's candidate rows indexed by topic, the most recently reported stories first, so
+    that each channel reads only its topics and stops at the start of its window."""
 
     def __init__(self, rows: Iterable[Mapping]) -> None:
         self.by_topic: dict[str, list[Mapping]] = {}
-        for row in sorted(rows, key=lambda r: r["fetched_at"], reverse=True):
+        self.ids: set[int] = set()
+        for row in sorted(rows, key=lambda r: r["last_seen"], reverse=True):
             self.by_topic.setdefault(row["topic"], []).append(row)
+            self.ids.add(int(row["id"]))
 
 
 def select_rows(rows: Iterable[Mapping] | Candidates, subscriber: Subscriber,
                 delivered: set[int], since: datetime) -> list[Mapping]:
-    """Rows (one per article and topic) matching the filters, stored since `since`, and not in
-    `delivered` (the doc ids logged for this subscriber channel)."""
+    """Rows (one per story and topic) matching the filters, not in `delivered` (the lead ids
+    logged for this subscriber channel), and new to the subscriber since `since`: stored
+    since then or, for an outlet filter, carried by one of its outlets since then (a story
+    matches an outlet filter when the outlet published the original or a copy)."""
     index = rows if isinstance(rows, Candidates) else Candidates(rows)
     langs = set(subscriber.languages)
-    outlets = set(subscriber.outlets)
     topics = subscriber.topics or tuple(index.by_topic)
     out = []
     for topic in topics:
         for row in index.by_topic.get(topic, ()):
-            if row["fetched_at"] < since:
+            if row["last_seen"] < since:
                 break
             if row["id"] in delivered or row["score"] < subscriber.min_score:
                 continue
-            if (langs and row["lang"] not in langs) or (outlets and row["source"] not in outlets):
+            if langs and row["lang"] not in langs:
                 continue
-            out.append(row)
+            when = arrived(row, subscriber.outlets)
+            if when is not None and when >= since:
+                out.append(row)
     return out
+
+
+def chart_counts(rows: Iterable[Mapping], subscriber: Subscriber, today: date
+                 ) -> dict[str, tuple[int, ...]]:
+    """Stories per topic and day over the 14 days up to `today`, oldest first, counting only
+    what the subscriber's language, outlet and score filters select. `rows` are grouped counts
+    (warehouse/sql/digest_daily.sql: topic, day, lang, score, outlets, n)."""
+    langs, outlets = set(subscriber.languages), set(subscriber.outlets)
+    out: dict[str, list[int]] = {}
+    for row in rows:
+        if langs and row["lang"] not in langs:
+            continue
+        if outlets and not outlets.intersection(row["outlets"]):
+            continue
+        if row["score"] < subscriber.min_score:
+            continue
+        back = (today - row["day"]).days
+        if 0 <= back < CHART_DAYS:
+            days = out.setdefault(row["topic"], [0] * CHART_DAYS)
+            days[CHART_DAYS - 1 - back] += int(row["n"])
+    return {topic: tuple(days) for topic, days in out.items()}

@@ -4,7 +4,8 @@
 directly); `digest_flow` is the thin Prefect layer. Per channel: select (alerts/select.py),
 compose (alerts/compose.py, alerts/chat.py), claim, send, confirm or release
 (warehouse/deliveries.py). A failing channel is released and retried next run; the others
-are unaffected.
+are unaffected. A channel's window starts at its last delivered digest (alerts/select.py),
+so what a released digest held is selected again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from prefect.cache_policies import NO_CACHE
 from alerts import chat
 from alerts.compose import Digest, build_digest, render_email, render_html
 from alerts.mailer import SmtpSettings, send_smtp, smtp_from_env, write_outbox
-from alerts.select import Candidates, is_due, select_rows, window_start
+from alerts.select import Candidates, chart_counts, is_due, select_rows, window_start
 from flows.settings import ConfigError, Settings, default_db_path, load_settings
 from flows.stages.topics import load_rules
 from flows.subscribers import Channel, Subscriber
@@ -54,12 +55,20 @@ def _query(con: duckdb.DuckDBPyConnection, name: str, params: Mapping) -> list[d
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def _daily(con: duckdb.DuckDBPyConnection, today: date) -> dict[str, tuple[int, ...]]:
-    out: dict[str, list[int]] = {}
-    for row in _query(con, "topic_daily", {"today": today}):
-        days = out.setdefault(row["topic"], [0] * 14)
-        days[13 - (today - row["day"]).days] = int(row["n"])
-    return {k: tuple(v) for k, v in out.items()}
+class _Charts:
+    """The header chart's counts for each distinct set of filters, read once per run and
+    counted only for the subscribers that get a digest."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, today: date) -> None:
+        self.rows = _query(con, "digest_daily", {"today": today})
+        self.today = today
+        self.done: dict[tuple, dict[str, tuple[int, ...]]] = {}
+
+    def for_subscriber(self, sub: Subscriber) -> dict[str, tuple[int, ...]]:
+        key = (frozenset(sub.languages), frozenset(sub.outlets), sub.min_score)
+        if key not in self.done:
+            self.done[key] = chart_counts(self.rows, sub, self.today)
+        return self.done[key]
 
 
 def _slug(value: str) -> str:
@@ -146,12 +155,12 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
             deliveries.recover(con, settings.digest.outbox)
         rows = Candidates(_query(con, "digest_candidates", {"since": earliest}))
         delivered: dict[tuple[str, str], set[int]] = {}
-        for row in _query(con, "digest_delivered", {"since": earliest}):
+        for row in _query(con, "digest_delivered", {"ids": sorted(rows.ids)}):
             delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])
         last_sent = {(r["subscriber"], r["channel"]): r["last_sent"]
                      for r in _query(con, "digest_last_sent", {})}
         labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
-        daily = _daily(con, now.date())
+        charts = _Charts(con, now.date())
         for sub in subs:
             for n, ch in enumerate(sub.channels, 1):
                 last = last_sent.get((sub.name, ch.key))
@@ -160,14 +169,14 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
                                                 not_due=True))
                     continue
                 chosen = select_rows(rows, sub, delivered.get((sub.name, ch.key), set()),
-                                     window_start(sub, last, now, settings.digest.window_days))
+                                     window_start(last, now, settings.digest.window_days))
+                if not chosen:
+                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None))
+                    continue
                 shown = ch.target if ch.kind == "email" else chat.redact(ch.target)
                 digest = build_digest(shown, chosen, labels, outlets, now,
                                       settings.digest.max_items_per_topic, topic_order,
-                                      sub.name, sub.cadence, daily)
-                if not digest.items:
-                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None))
-                    continue
+                                      sub.name, sub.cadence, charts.for_subscriber(sub))
                 digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
                 if preview is not None:
                     where = _preview(preview, settings, sub, ch, n, digest, digest_id)

@@ -51,7 +51,10 @@ feeds = ["https://www.ozodi.org/rss"]
 {extra}"""
 
 
-def fill(db: Path, settings: Settings, items: list[tuple[str, str, str, str]]) -> None:
+def fill(db: Path, settings: Settings, items: list[tuple[str, str, str, str]],
+         fetched_at: dt.datetime | None = None, is_seed: bool = False) -> list[int]:
+    """Store (source, url, title, text) articles as ingest does (copies recognised, tagged);
+    `fetched_at` pretends they were fetched then. Returns their ids."""
     from flows.stages.topics import load_rules
 
     con = connect(db)
@@ -59,12 +62,15 @@ def fill(db: Path, settings: Settings, items: list[tuple[str, str, str, str]]) -
     with transaction(con):
         ids = []
         for source, url, title, text in items:
-            s = store.insert_article(con, replace(article(title, text, url), source=source),
-                                     None, 0.8, 4)
+            art = replace(article(title, text, url), source=source, is_seed=is_seed)
+            if fetched_at is not None:
+                art = replace(art, fetched_at=fetched_at)
+            s = store.insert_article(con, art, None, 0.8, 4)
             assert s
             ids.append(s.id)
         store.apply_topics(con, ids)
     con.close()
+    return ids
 
 
 def filled_settings(tmp_path: Path, db: Path, extra: str = "") -> Settings:
@@ -101,6 +107,14 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.logins: list[str] = []
+        self.refuse: set[str] = set()      # recipients answered 550
+
+    async def handle_RCPT(self, server: object, session: object, envelope: object,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)  # type: ignore[attr-defined]
+        return "250 OK"
 
     async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
         self.messages.append(parse(envelope.content))  # type: ignore[attr-defined]

@@ -162,7 +162,10 @@ def test_cadence_decides_when_a_channel_is_due_and_where_its_window_starts() -> 
     assert is_due(hourly, None, now) and is_due(hourly, now - timedelta(minutes=55), now)
     assert not is_due(hourly, now - timedelta(minutes=40), now)
     assert not is_due(weekly, now - timedelta(days=6), now)
-    assert window_start(hourly, None, now, 7) == now - timedelta(hours=1)
-    # a channel that last succeeded two days ago catches up, but never beyond window_days
-    assert window_start(hourly, now - timedelta(days=2), now, 7) == now - timedelta(days=2)
-    assert window_start(hourly, now - timedelta(days=30), now, 7) == now - timedelta(days=7)
+    # the window starts at the last delivered digest, whatever the cadence (the flow may run
+    # less often than an hourly subscriber's cadence), never beyond window_days; a channel
+    # never delivered to looks back window_days
+    assert window_start(now - timedelta(minutes=55), now, 7) == now - timedelta(minutes=55)
+    assert window_start(now - timedelta(days=2), now, 7) == now - timedelta(days=2)
+    assert window_start(now - timedelta(days=30), now, 7) == now - timedelta(days=7)
+    assert window_start(None, now, 7) == now - timedelta(days=7)

@@ -1,6 +1,5 @@
--- The delivery log for articles stored since $since (delivered or claimed by a pending digest):
--- columns subscriber, channel, doc_id. Parameters: $since TIMESTAMPTZ.
+-- The delivery log (delivered, or claimed by a pending digest) of the stories a run may send:
+-- columns subscriber, channel, doc_id. Parameters: $ids BIGINT[] (the leads' ids).
 SELECT l.subscriber, l.channel, l.doc_id
 FROM delivery_log l
-JOIN doc a ON a.id = l.doc_id
-WHERE a.fetched_at >= $since;
+WHERE l.doc_id IN (SELECT unnest($ids::BIGINT[]));
