@@ -1,6 +1,7 @@
 """One outlet, one run: discover links (feeds, sitemaps, listing pages), fetch the pages not
 seen before (in parallel, within the politeness gate), build Articles (here, or in worker
-processes: `flows/stages/page.py`).
+processes: `flows/stages/page.py`). Pages neither stored nor remembered as rejected count as
+not seen: a page without article text and a dead link (`is_dead`) are remembered.
 
 Plain functions (no Prefect): `flows/tasks.py` wraps them. The HTTP client, the shared crawl
 state and the "is this URL known?" lookup are passed in, so tests drive this against local
@@ -9,6 +10,7 @@ servers.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +37,9 @@ if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (no
 _BUILD_LOCK = threading.Lock()
 _built_here = False   # this process has built a page (loaded the build stage's data)
 KnownLookup = Callable[[list[str]], set[str]]
+_DEAD_REASON = re.compile(r"unexpected content-type |body larger than |decompression bomb|"
+                          r"corrupt \S+ body|unsupported content-encoding |more than \d+ redirects|"
+                          r"redirect without Location|refused: (scheme |URL has )")
 
 
 @dataclass
@@ -135,6 +140,30 @@ class _Page:
     events: tuple[FetchEvent, ...]      # robots.txt rows and, for a failed fetch, its row
     built: Built | None = None
     failed: bool = False
+    dead: tuple[str, str] | None = None   # a failure not worth retrying: (canonical URL, reason)
+
+    @property
+    def rejected(self) -> tuple[str, str] | None:
+        """What to remember so the page is not fetched again: a dead link, or a page
+        fetched that gave no article."""
+        return self.built.rejected if self.built and self.built.rejected else self.dead
+
+
+def is_dead(res: FetchResult) -> bool:
+    """A failed page that asking again will not change, so it is remembered (rejected_url)
+    and not fetched again: gone (HTTP 404, 410), not a page (content type), too large, a
+    decompression bomb or corrupt body, redirects in a loop, a link that is not http(s).
+
+    Not dead, though `hard` in the fetch log: the other HTTP refusals (401, 403, 451...) say
+    "not you" or "not now", and a block lifts (remembered, every page of an outlet that blocks
+    us would be lost for good); a refused address, as what a host resolves to changes (a DNS
+    failure passes). Those are retried next run and count as failures, like timeouts and 5xx.
+    The reasons are those of flows/stages/fetch.py (tests/test_fetch_faults.py checks each)."""
+    if res.outcome != "hard":
+        return False
+    if res.http_status is not None and res.http_status >= 400:
+        return res.http_status in (404, 410)
+    return _DEAD_REASON.match(res.reason or "") is not None
 
 
 class _Batches:
@@ -175,7 +204,8 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
     events: list[FetchEvent] = []
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
     if not res.ok:
-        return _Page((*events, event(source.key, "page", res)), failed=res.outcome != "skipped")
+        return _Page((*events, event(source.key, "page", res)), failed=res.outcome != "skipped",
+                     dead=(canon, res.reason or res.outcome) if is_dead(res) else None)
     job = PageJob(canon, item, res.final_url or item.url, res.body, res.content_type,
                   event(source.key, "page", res))
     if batches is None:    # threads runner: build here, in the fetching thread
@@ -238,13 +268,18 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     if d.ok == 0 and not error:
         error = "nothing to read: no feeds, sitemaps or listings configured"
     failed = sum(p.failed for p in pages)
-    if failed and failed == len(pages) and not error:
-        first = next(e for p in pages if p.failed for e in p.events if e.kind == "page")
+    # Dead links are remembered with the batch (rejected_url) and never asked again, so they
+    # say nothing about the outlet: it has failed when every page it tried failed and at least
+    # one of them may work next time (all timing out, say). Only those keep the validators
+    # from being saved: the feed must be read again for them to be retried.
+    retry = [p for p in pages if p.failed and p.dead is None]
+    if retry and failed == len(pages) and not error:
+        first = next(e for e in retry[0].events if e.kind == "page")
         error = f"all {failed} new pages failed, e.g. {first.url}: {first.reason}"
     return Harvest(source=source.key, name=source.name, articles=tuple(unique),
                    events=tuple(events),
-                   rejected=tuple(p.built.rejected for p in pages if p.built and p.built.rejected),
+                   rejected=tuple(r for p in pages if (r := p.rejected) is not None),
                    feeds_ok=d.ok, feeds_failed=len(d.errors),
                    pages_fetched=sum(1 for p in pages if p.built),
                    pages_failed=failed, error=error,
-                   feed_states=tuple(d.states) if failed == 0 else ())
+                   feed_states=tuple(d.states) if not retry else ())

@@ -2,9 +2,11 @@
 
 The replica's six outlets and one outlet per fault (feeds and pages on a misbehaving server
 on loopback) are ingested together by the real Prefect flow. For each fault: the run
-completed, the fault is in the fetch log and the outlet's health with a readable reason, the
-faulty outlet stored no row, and the replica's articles were all stored. Limits are small so
-the slow faults stay short.
+completed, the fault is in the fetch log with a readable reason, the faulty outlet stored no
+row, and the replica's articles were all stored. A page that will not change by asking again
+(a dead link: gone, not HTML, too large...) is remembered in `rejected_url` with that reason
+and leaves its outlet ok; any other failure is not remembered (the page is asked again next
+run) and is the outlet's error in its health. Limits are small so the slow faults stay short.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Fault:
     outcome: str            # in the fetch log
     reason: str             # a readable part of the reason
     kind: str = "page"      # the request that fails: feed or page
+    dead: bool = False      # remembered, not fetched again; the outlet stays ok
 
 
 PAGE_FAULTS = {
@@ -45,15 +48,21 @@ PAGE_FAULTS = {
     "connect_timeout": Fault("soft", "timeout: ConnectTimeout"),
     "read_timeout": Fault("soft", "timeout: ReadTimeout"),
     "one_byte_per_second": Fault("soft", "deadline of 2s exceeded"),
-    "endless_body": Fault("hard", "body larger than 300000 bytes"),
-    "body_50mb": Fault("hard", "Content-Length 52428800"),
-    "gzip_bomb": Fault("hard", "decompression bomb"),
-    "redirect_loop": Fault("hard", "more than 3 redirects"),
-    "redirect_to_file": Fault("hard", "scheme 'file' is not allowed"),
+    "endless_body": Fault("hard", "body larger than 300000 bytes", dead=True),
+    "body_50mb": Fault("hard", "Content-Length 52428800", dead=True),
+    "gzip_bomb": Fault("hard", "decompression bomb", dead=True),
+    "redirect_loop": Fault("hard", "more than 3 redirects", dead=True),
+    "redirect_to_file": Fault("hard", "scheme 'file' is not allowed", dead=True),
+    # What a host resolves to can change: an address refused is asked again.
     "redirect_to_loopback": Fault("hard", "address 127.0.0.1 of '127.0.0.1' is private"),
     "redirect_to_metadata": Fault("hard", "address 169.254.169.254"),
-    "pdf": Fault("hard", "unexpected content-type 'application/pdf'"),
-    "image": Fault("hard", "unexpected content-type 'image/png'"),
+    "pdf": Fault("hard", "unexpected content-type 'application/pdf'", dead=True),
+    "image": Fault("hard", "unexpected content-type 'image/png'", dead=True),
+    "http_404": Fault("hard", "HTTP 404 Not Found", dead=True),
+    "http_410": Fault("hard", "HTTP 410 Gone", dead=True),
+    # "Not you" or "not now": a block lifts, so the page is asked again.
+    "http_403": Fault("hard", "HTTP 403 Forbidden"),
+    "http_401": Fault("hard", "HTTP 401 Unauthorized"),
 }
 FEED_FAULTS = {
     "malformed_feed": Fault("hard", "malformed feed", "feed"),
@@ -105,6 +114,10 @@ def _routes(blackhole: int) -> dict:
         "/page/redirect_to_metadata": f.redirect("http://169.254.169.254/latest/meta-data/"),
         "/page/pdf": lambda h: send(h, 200, b"%PDF-1.4 ...", ctype="application/pdf"),
         "/page/image": lambda h: send(h, 200, b"\x89PNG\r\n", ctype="image/png"),
+        "/page/http_404": lambda h: send(h, 404, b"not found"),
+        "/page/http_410": lambda h: send(h, 410, b"gone"),
+        "/page/http_403": lambda h: send(h, 403, b"forbidden"),
+        "/page/http_401": lambda h: send(h, 401, b"who are you?"),
         "/feed/malformed_feed.xml": lambda h: send(h, 200, f.MALFORMED, "application/rss+xml"),
         "/feed/external_entity.xml": lambda h: send(h, 200, f.XXE, "application/rss+xml"),
         "/feed/billion_laughs.xml": lambda h: send(h, 200, f.LAUGHS, "application/rss+xml"),
@@ -169,9 +182,17 @@ def test_fault_is_recorded_with_its_reason_and_leaves_no_row(run: Run, name: str
         health = con.execute("SELECT last_ok, last_error FROM outlet_health WHERE source = ?",
                              [source]).fetchone()
         rows = con.execute("SELECT count(*) FROM articles WHERE source = ?", [source]).fetchone()
+        remembered = con.execute("SELECT reason FROM rejected_url WHERE source = ?",
+                                 [source]).fetchall()
     assert any(o == fault.outcome and fault.reason in (r or "") for o, r in events), events
-    assert health is not None and health[0] is False and fault.reason in health[1]
     assert rows == (0,)
+    assert health is not None
+    if fault.dead:    # a dead link is remembered and is not the outlet's failure
+        assert health == (True, None)
+        assert len(remembered) == 1 and fault.reason in remembered[0][0]
+    else:
+        assert health[0] is False and fault.reason in health[1]
+        assert remembered == []
 
 
 def test_retries_back_off_and_stop(run: Run) -> None:

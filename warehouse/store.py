@@ -176,7 +176,8 @@ def _insert_matches(con: duckdb.DuckDBPyConnection,
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
                include_rejected: bool = True) -> set[str]:
     """Which of these canonical URLs are stored or (unless told otherwise) were rejected
-    before: not fetched again."""
+    before: not fetched again. Rejected (table rejected_url): a page that gave no article, or
+    a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...)."""
     if not canonical:
         return set()
     query = "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
@@ -293,7 +294,8 @@ def insert_fetch_events(con: duckdb.DuckDBPyConnection, run_id: str,
 
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
                   threshold: float, shingle_size: int) -> SourceSummary:
-    """One outlet's results, all or nothing: log rows, articles, bands, tags, health row."""
+    """One outlet's results, all or nothing: log rows, rejected and dead URLs, articles,
+    bands, tags, health row."""
     return store_harvests(con, [harvest], run_id, threshold, shingle_size)[0]
 
 
