@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from flows.schedule_check import cron_problem, timezone_problem
 from flows.subscribers import Channel, Subscriber, legacy, parse_operator, parse_subscribers
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -237,9 +240,47 @@ class _Reader:
         return tuple(v.strip() for v in value)
 
 
+_HOST_LABEL = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` (as urlsplit gives it: lower-case, brackets stripped) is no host to fetch
+    from, or None. httpx accepts 'exa mple.org' or 'a<b' (it percent-encodes them), and the
+    fetch then fails on every run."""
+    if ":" in host:   # an IPv6 literal: urlsplit has checked it
+        return None
+    labels = host.removesuffix(".").split(".")
+    if not all(_HOST_LABEL.match(label) for label in labels):
+        return "malformed host"
+    if re.fullmatch(r"[0-9.]+", host):
+        import ipaddress
+
+        try:
+            ipaddress.IPv4Address(host.removesuffix("."))
+        except ValueError:
+            return "not an IPv4 address"
+    return None
+
+
 def _url(reader: _Reader, key: str, url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", url):
+    """An absolute http(s) URL with a well-formed host and port, and nothing invisible."""
+    if not re.match(r"^https?://", url):
         raise reader.fail(key, f"not an http(s) URL: {url!r}")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit drops tabs and newlines silently; a space must be written %20
+        raise reader.fail(key, f"whitespace or a control character in URL {url!r}")
+    try:
+        parts = urlsplit(url)
+        port = parts.port   # raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise reader.fail(key, f"not a valid URL: {url!r} ({exc})") from exc
+    if not parts.hostname:
+        raise reader.fail(key, f"no host in URL {url!r}")
+    if port == 0:
+        raise reader.fail(key, f"port 0 in URL {url!r} (must be 1-65535)")
+    problem = _host_problem(parts.hostname)
+    if problem:
+        raise reader.fail(key, f"{problem} {parts.hostname!r} in URL {url!r}")
     return url
 
 
@@ -296,8 +337,10 @@ def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
     """The crawler keys of [fetch] (issue 3), kept apart so the section stays readable."""
     hosts = f.strings("allowed_private_hosts")
     for h in hosts:
-        if not re.match(r"^[^\s:/]+:\d+$", h):
-            raise f.fail("allowed_private_hosts", f"expected 'host:port', got {h!r}")
+        m = re.match(r"^[^\s:/]+:(\d+)$", h)
+        if not m or not 1 <= int(m.group(1)) <= 65535:
+            raise f.fail("allowed_private_hosts",
+                         f"expected 'host:port' (port 1-65535), got {h!r}")
     out: dict[str, Any] = {"allowed_private_hosts": hosts,
                            "respect_robots": f.get("respect_robots", bool, fd.respect_robots)}
     for key in ("connect_timeout", "deadline", "backoff", "retry_after_cap", "host_delay"):
@@ -388,12 +431,17 @@ def parse_settings(text: str, path: Path) -> Settings:
     t.check_keys({"rules"})
     rules = t.get("rules", str)
     topics_path = (path.parent / rules) if rules else DEFAULT_TOPICS
+    if rules and not topics_path.is_file():
+        # here, not in load_rules: only here are the sources file, key and line known
+        what = "is a directory" if topics_path.is_dir() else "does not exist"
+        raise t.fail("rules", f"cannot read topic rules: {topics_path.resolve()} {what}")
 
     sources = _parse_sources(path, text, data.get("sources"))
     subscribers = parse_subscribers(
         data.get("subscribers"), lambda tbl, i: _Reader(path, text, tbl, f"subscribers[{i}]",
                                                         "subscribers", i),
-        lambda msg: ConfigError(f"{path}: {msg}"), {s.key for s in sources}, LANGS)
+        lambda msg: ConfigError(f"{path}: {msg}"), {s.key for s in sources}, LANGS,
+        is_topic=_topic_check(topics_path), topics_file=topics_path)
     if subscribers and "recipients" not in g.table:
         digest = DigestSettings(**{**digest.__dict__, "recipients": ()})
     names = {s.name for s in subscribers}
@@ -442,7 +490,37 @@ def _parse_runner(r: _Reader) -> RunnerSettings:
     return RunnerSettings(kind=kind, workers=workers, dask_address=address)
 
 
-_CRON = re.compile(r"^\S+(\s+\S+){4}$")
+_TOPIC_HEADER = re.compile(r"^[ \t]*\[[ \t]*topics[ \t]*\.[ \t]*([A-Za-z0-9_-]+)[ \t]*[\].]",
+                           re.MULTILINE)
+
+
+def _topic_check(path: Path) -> Callable[[str], bool]:
+    """`is_topic(name)`: whether the rules file has a [topics.NAME] table. The file is read
+    on the first call (only a subscriber listing topics asks); a file that cannot be read or
+    parsed has every topic: `load_rules` says what is wrong where a command needs the rules,
+    and commands that do not need them keep working. A `[topics.NAME...]` header line vouches
+    for NAME at once; only a name without one costs a full parse (~8 ms for the shipped file)."""
+    seen: dict[str, Any] = {}
+
+    def is_topic(name: str) -> bool:
+        if "text" not in seen:
+            try:
+                seen["text"] = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                seen["text"] = None
+            seen["headed"] = set(_TOPIC_HEADER.findall(seen["text"] or ""))
+        if seen["text"] is None or name in seen["headed"]:
+            return True
+        if "names" not in seen:
+            try:
+                topics = tomllib.loads(seen["text"]).get("topics")
+            except tomllib.TOMLDecodeError:
+                topics = None
+            seen["names"] = ({k for k, v in topics.items() if isinstance(v, dict)}
+                             if isinstance(topics, dict) and topics else None)
+        return seen["names"] is None or name in seen["names"]
+
+    return is_topic
 
 
 def _parse_schedule(r: _Reader) -> ScheduleSettings:
@@ -456,9 +534,13 @@ def _parse_schedule(r: _Reader) -> ScheduleSettings:
         raise r.fail("ingest_interval_minutes", f"must be > 0, got {interval!r}")
     digest = r.get("digest_cron", str, sd.digest_cron)
     for key, value in (("ingest_cron", cron), ("digest_cron", digest)):
-        if value is not None and value != "" and not _CRON.match(value.strip()):
-            raise r.fail(key, f"not a 5-field cron expression: {value!r}")
+        problem = cron_problem(value) if value else None
+        if problem:
+            raise r.fail(key, problem)
+    timezone = r.get("timezone", str, sd.timezone)
+    problem = timezone_problem(timezone)
+    if problem:
+        raise r.fail("timezone", f"{problem}: {timezone!r}")
     return ScheduleSettings(
         ingest_interval_minutes=None if cron else (interval or sd.ingest_interval_minutes),
-        ingest_cron=cron, digest_cron=digest or None,
-        timezone=r.get("timezone", str, sd.timezone))
+        ingest_cron=cron, digest_cron=digest or None, timezone=timezone)

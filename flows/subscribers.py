@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 CADENCES = {"hourly": timedelta(hours=1), "daily": timedelta(days=1),
@@ -119,8 +120,11 @@ def parse_operator(r: Any) -> tuple[Channel, ...]:
 
 def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
                       fail: Callable[[str], Exception], source_keys: set[str],
-                      langs: tuple[str, ...]) -> tuple[Subscriber, ...]:
-    """`reader(table, i)` gives a settings `_Reader` for the i-th [[subscribers]] table."""
+                      langs: tuple[str, ...],
+                      is_topic: Callable[[str], bool] | None = None,
+                      topics_file: Path | None = None) -> tuple[Subscriber, ...]:
+    """`reader(table, i)` gives a settings `_Reader` for the i-th [[subscribers]] table;
+    `is_topic(name)` whether `topics_file` has that topic (None: not checked)."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -150,8 +154,11 @@ def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
         min_score = r.get("min_score", int, 0)
         if min_score < 0:
             raise r.fail("min_score", f"must be >= 0, got {min_score}")
-        out.append(Subscriber(name, channels, r.strings("topics"),
-                              languages, outlets, cadence, min_score))
+        wanted = r.strings("topics")
+        unknown = [t for t in wanted if is_topic is not None and not is_topic(t)]
+        if unknown:
+            raise r.fail("topics", f"{unknown[0]!r} is not a topic of {topics_file}")
+        out.append(Subscriber(name, channels, wanted, languages, outlets, cadence, min_score))
     return tuple(out)
 
 

@@ -161,3 +161,21 @@ def test_digest_after_ingest(demo_cfg: Path, db_path: Path, tmp_path: Path) -> N
         assert html.count(path) == (1 if path in originals else 0), path
     assert "Also reported by Fergana" in html
     assert digest_flow(str(demo_cfg), str(db_path))[0].n_items == 0
+
+
+def test_a_digest_run_that_fails_is_recorded_as_failed(demo_cfg: Path, db_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not left 'running' (shown as 'interrupted' only once a later digest ran)."""
+    import flows.digest
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    connect(db_path).close()
+    monkeypatch.setattr(flows.digest, "run_digests", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        digest_flow(str(demo_cfg), str(db_path))
+    con = connect(db_path, read_only=True)
+    assert con.execute("SELECT status, summary->>'error' FROM runs WHERE flow = 'digest'"
+                       ).fetchall() == [("failed", "RuntimeError: disk full")]
+    con.close()

@@ -275,3 +275,74 @@ def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None
             proc.wait()
         if server and _alive(server):
             os.kill(server, signal.SIGKILL)
+
+
+def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
+        tmp_path: Path, db_path: Path) -> None:
+    """Prefect cancels a run cooperatively: the run ends when the outlet in flight returns.
+    An outlet whose page hangs must not hold serve (nor leave the run's process behind)."""
+    from flows.serve import KILL_AFTER, flow_run_processes
+    from tests.faultserver import FaultServer, send, slow
+
+    with FaultServer({"/page": slow(300)}) as srv:
+        srv.routes["/rss.xml"] = lambda h: send(h, 200, (
+            f"<rss><channel><item><title>Slow</title><link>{srv.base}/page</link></item>"
+            "</channel></rss>").encode(), "application/rss+xml")
+        cfg = tmp_path / "sources.toml"
+        cfg.write_text(f'[fetch]\nallow_private_addresses = true\ntimeout = 600\n'
+                       f'[digest]\noutbox = "{tmp_path / "outbox"}"\n'
+                       '[schedule]\ningest_interval_minutes = 0.05\ndigest_cron = ""\n'
+                       f'[[sources]]\nkey = "slow"\nname = "Slow"\n'
+                       f'feeds = ["{srv.base}/rss.xml"]\n', encoding="utf-8")
+        env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+        env.pop("PREFECT_API_URL", None)
+        log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--config",
+                                 str(cfg), "--db", str(db_path)], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+        runs: list[int] = []
+        try:
+            deadline = time.monotonic() + 240
+            while not (srv.hits["/page"] and (runs := flow_run_processes(proc.pid))):
+                assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
+                assert time.monotonic() < deadline, "the run never reached the slow page"
+                time.sleep(0.5)
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(timeout=120)
+            took = time.monotonic() - started
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            for pid in runs:
+                if _alive(pid):
+                    os.kill(pid, signal.SIGKILL)
+        output = (tmp_path / "serve.log").read_text("utf-8")
+        assert code == 0, output[-3000:]
+        assert took < KILL_AFTER + 40, output[-3000:]   # not the page's 300 s
+        assert "did not stop within" in output and "killed it" in output
+        assert not [pid for pid in runs if _alive(pid)], "the run outlived serve"
+
+
+@pytest.mark.parametrize(("schedule", "key"), [('digest_cron = "61 * * * *"', "digest_cron"),
+                                               ('ingest_cron = "*/0 * * * *"', "ingest_cron"),
+                                               ('timezone = "Mars/Base"', "timezone")])
+def test_serve_refuses_a_schedule_prefect_would_refuse_before_starting_a_server(
+        tmp_path: Path, schedule: str, key: str) -> None:
+    """Such a schedule once passed the checks, and serve failed with a traceback (exit 1)
+    only when it built its deployments, ~20 s after starting a Prefect server."""
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(f"[schedule]\n{schedule}\n{SOURCES}", encoding="utf-8")
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "flows.cli", "serve", "--config", str(cfg),
+                           "--db", str(tmp_path / "w.duckdb")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith(f"configuration error: {cfg}:2: schedule.{key}: "), proc.stderr
+    assert "Traceback" not in proc.stderr and "Prefect server" not in proc.stdout
+    assert took < 10, f"{took:.1f} s: serve got as far as Prefect"
+    assert not (tmp_path / "w.duckdb").exists()
