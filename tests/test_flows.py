@@ -179,3 +179,19 @@ def test_a_digest_run_that_fails_is_recorded_as_failed(demo_cfg: Path, db_path: 
     assert con.execute("SELECT status, summary->>'error' FROM runs WHERE flow = 'digest'"
                        ).fetchall() == [("failed", "RuntimeError: disk full")]
     con.close()
+
+
+def test_an_ingest_run_that_fails_is_recorded_as_failed(demo_cfg: Path, db_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.ingest
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("writer bug")
+
+    monkeypatch.setattr(flows.ingest, "_harvest_and_store", broken)
+    with pytest.raises(RuntimeError, match="writer bug"):
+        ingest_flow(str(demo_cfg), str(db_path))
+    con = connect(db_path, read_only=True)
+    assert con.execute("SELECT status, summary->>'error' FROM runs WHERE flow = 'ingest'"
+                       ).fetchall() == [("failed", "RuntimeError: writer bug")]
+    con.close()

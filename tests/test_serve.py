@@ -204,6 +204,16 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _reap(proc: subprocess.Popen, pids: list[int]) -> None:
+    """Whatever a test started and an assertion left running: the process, then `pids`."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pid in pids:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path: Path,
                                                         tmp_path: Path) -> None:
@@ -232,12 +242,7 @@ def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path:
             time.sleep(0.5)
         assert not _alive(servers[0]), "the Prefect server outlived the killed serve"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for pid in servers:
-            if _alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        _reap(proc, servers)
 
 
 TEMPORARY_API = """
@@ -270,11 +275,7 @@ def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None
             time.sleep(0.2)
         assert not _alive(server), "the temporary API outlived the killed command"
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if server and _alive(server):
-            os.kill(server, signal.SIGKILL)
+        _reap(proc, [server] if server else [])
 
 
 def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
@@ -312,12 +313,7 @@ def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
             code = proc.wait(timeout=120)
             took = time.monotonic() - started
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            for pid in runs:
-                if _alive(pid):
-                    os.kill(pid, signal.SIGKILL)
+            _reap(proc, runs)
         output = (tmp_path / "serve.log").read_text("utf-8")
         assert code == 0, output[-3000:]
         assert took < KILL_AFTER + 40, output[-3000:]   # not the page's 300 s
