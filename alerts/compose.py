@@ -21,6 +21,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from flows.stages.headline import headline_end
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_NAMES = {"en": "English", "ru": "Russian", "tg": "Tajik", "und": "undetermined"}
 _env = Environment(loader=FileSystemLoader(TEMPLATES),
@@ -159,12 +161,11 @@ def highlight(text: str, evidence: Iterable[str], limit: int = 220
 
 
 def body_text(title: str | None, text: str) -> str:
-    """The article text without a leading copy of its title (extractors often keep it)."""
-    flat = re.sub(r"\s+", " ", text).strip()
-    head = re.sub(r"\s+", " ", title or "").strip()
-    if head and flat.lower().startswith(head.lower()) and len(flat) > len(head) + 40:
-        return flat[len(head):].lstrip(" .:—-")
-    return flat
+    """The article text without a leading copy of its title (extractors often keep it),
+    unless little else would be left for a snippet."""
+    end = headline_end(title, text)
+    rest = re.sub(r"\s+", " ", text[end:]).strip().lstrip(" .:—-")
+    return rest if end and len(rest) > 40 else re.sub(r"\s+", " ", text).strip()
 
 
 def one_line(value: str) -> str:

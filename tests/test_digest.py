@@ -191,3 +191,13 @@ def test_unknown_subscriber_or_topic_is_a_configuration_error(filled: Settings, 
     bad = replace(filled, subscribers=(replace(filled.subscribers[0], topics=("footbal",)),))
     with pytest.raises(ConfigError, match="unknown topics footbal"):
         run_digests(db_path, bad, None)
+
+
+def test_a_snippet_skips_the_headline_the_text_begins_with() -> None:
+    from alerts.compose import body_text
+
+    body = "Officials in Moscow said the measure takes effect in January for all migrants."
+    assert body_text("Entry ban extended", f"Entry  ban\nextended.\n\n{body}") == body
+    assert body_text("Entry ban", "Entry bans were extended. " + body).startswith("Entry bans")
+    assert body_text("Entry ban extended", "Entry ban extended. Short.") == (
+        "Entry ban extended. Short.")   # nothing else worth a snippet: kept whole
