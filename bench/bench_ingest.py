@@ -52,27 +52,12 @@ from bench.big_replica import BigReplica
 from bench.floor import floor_pages
 from bench.machine import steadiness_line
 from flows.ingest import ingest_flow
+from flows.procs import descendants
 from flows.replica.server import ReplicaServer, demo_config
 from flows.stages.page import warm_up
 from warehouse.db import opened
 
 ALL_CPUS = os.sched_getaffinity(0)
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += children.get(p, [])
-    return out
 
 
 def cpu_by_role(skip: int | None) -> dict[str, float]:
@@ -81,7 +66,7 @@ def cpu_by_role(skip: int | None) -> dict[str, float]:
     that have ended count through their parent's cutime/cstime."""
     out = {"flow": 0.0, "workers": 0.0, "prefect api": 0.0}
     tick = os.sysconf("SC_CLK_TCK")
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         if pid == skip:
             continue
         try:
@@ -103,7 +88,7 @@ def fork_server_cpu() -> float:
     """CPU seconds the fork server of the worker processes has used: its start (Python, the
     build stage's imports and warm-up); afterwards it only forks."""
     tick = os.sysconf("SC_CLK_TCK")
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         with contextlib.suppress(OSError):
             if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -113,7 +98,7 @@ def fork_server_cpu() -> float:
 
 def pin(cpus: set[int], skip: int | None = None) -> None:
     """This process and every process it started (but `skip`), every thread of each."""
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid()):
         if pid == skip:
             continue
         for task in Path(f"/proc/{pid}/task").glob("*"):

@@ -201,12 +201,8 @@ def digest_flow(config_path: str | None = None, db_path: str | None = None
     smtp = smtp_from_env()
     with opened(db) as con:
         run_id = store.start_run(con, "digest")
-    try:
+    with store.failure_recorded(db, run_id):
         results = deliver_all(db, settings, smtp)
-    except Exception as exc:   # the run record says so, not 'running' until the next run
-        with opened(db) as con:
-            store.finish_run(con, run_id, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-        raise
     for r in results:
         if r.error:
             logger.warning("%s %s: not delivered: %s", r.subscriber, r.channel, r.error)

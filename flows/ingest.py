@@ -24,7 +24,6 @@ from flows.runners import open_builder
 from flows.settings import Settings, Source, default_db_path, load_settings
 from flows.stages.models import Harvest
 from warehouse import store
-from warehouse.db import opened
 from warehouse.store import SourceSummary
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_ALL_FAILED = 0, 3, 4
@@ -74,21 +73,16 @@ def _ingest(config_path: str | None, db_path: str | None) -> IngestReport:
     db = Path(db_path) if db_path else default_db_path()
     seeds = tasks.prepare_warehouse(db, settings)
     run_id = tasks.start_run(db, "ingest")
-    try:
-        # The workers build outlets in the order the writer stores them (the configuration's).
-        with open_builder(settings.runner, [s.key for s in settings.sources]) as builder:
-            logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
-                        len(settings.sources), builder.description, db)
-            tasks.use_workers(run_id, builder.submit, builder.batch_size, builder.warm)
-            try:
-                summaries = _harvest_and_store(settings, db, run_id)
-            finally:
-                tasks.use_workers(run_id, None, 0)
-    except BaseException as exc:   # Ctrl-C, a cancellation, a bug: say so in the run record
-        with opened(db) as con:
-            store.finish_run(con, run_id, "failed" if isinstance(exc, Exception)
-                             else "interrupted", {"error": f"{type(exc).__name__}: {exc}"})
-        raise
+    # The workers build outlets in the order the writer stores them (the configuration's).
+    with store.failure_recorded(db, run_id), \
+            open_builder(settings.runner, [s.key for s in settings.sources]) as builder:
+        logger.info("run %s: %d outlets, articles built in %s, warehouse %s", run_id,
+                    len(settings.sources), builder.description, db)
+        tasks.use_workers(run_id, builder.submit, builder.batch_size, builder.warm)
+        try:
+            summaries = _harvest_and_store(settings, db, run_id)
+        finally:
+            tasks.use_workers(run_id, None, 0)
     status = run_status(summaries)
     tasks.finish_run(db, run_id, status, {"sources": [asdict(s) for s in summaries],
                                            "seeds_loaded": seeds})

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from flows.prefect_api import free_port, stop_process, wait_for_health
+from flows.procs import children, descendants
 from flows.settings import ScheduleSettings, Settings
 
 INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
@@ -125,21 +126,12 @@ KILL_AFTER = 10.0   # seconds a run in progress gets to end on its own before it
 AFTER_KILL = 5.0    # seconds the runner then gets to finish its shutdown
 
 
-def _parents() -> dict[int, int]:
-    """pid -> parent pid of every process."""
-    out = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with suppress(OSError, ValueError, IndexError):
-            out[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    return out
-
-
-def flow_run_processes(parent: int) -> list[int]:
+def flow_run_processes(parent: int, tree: dict[int, list[int]] | None = None) -> list[int]:
     """The flow-run processes the runner started (`python -m prefect.engine`)."""
     found = []
-    for pid, ppid in _parents().items():
+    for pid in (children() if tree is None else tree).get(parent, []):
         with suppress(OSError):
-            if ppid == parent and b"prefect.engine" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            if b"prefect.engine" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 found.append(pid)
     return found
 
@@ -151,14 +143,9 @@ def kill_flow_runs(parent: int) -> list[int]:
     any stop grace, and the run's process would then go on, unowned, after serve exits. A
     kill is safe: each outlet's batch is one transaction, and the next run fetches again what
     the killed one did not store."""
-    runs, parents = flow_run_processes(parent), _parents()
-    doomed, frontier = set(runs), list(runs)
-    while frontier:
-        above = frontier.pop()
-        below = [pid for pid, ppid in parents.items() if ppid == above]
-        doomed.update(below)
-        frontier += below
-    for pid in doomed:
+    tree = children()
+    runs = flow_run_processes(parent, tree)
+    for pid in {p for run in runs for p in descendants(run, tree)}:
         with suppress(OSError):
             os.kill(pid, signal.SIGKILL)
     return runs

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from flows.procs import children
 from flows.serve import deployments, describe, schedules
 from flows.settings import ConfigError, ScheduleSettings, parse_settings
 from tests.conftest import ROOT
@@ -183,18 +184,6 @@ def test_serve_builds_the_deployments_of_the_shipped_configuration(tmp_path: Pat
                                 "db_path": str((tmp_path / "w.duckdb").resolve())}
 
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def _alive(pid: int) -> bool:
     """Running, not a zombie waiting to be reaped."""
     try:
@@ -232,7 +221,7 @@ def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path:
             assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
             assert time.monotonic() < deadline, "serve never started its Prefect server"
             time.sleep(0.5)
-        servers = [p for p in _children(proc.pid)
+        servers = [p for p in children().get(proc.pid, [])
                    if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
         assert len(servers) == 1, servers
         proc.kill()
@@ -267,7 +256,7 @@ def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None
     try:
         assert proc.stdout is not None
         server = int(proc.stdout.readline())
-        assert _alive(server) and server in _children(proc.pid)
+        assert _alive(server) and server in children().get(proc.pid, [])
         proc.kill()
         proc.wait()
         deadline = time.monotonic() + 60

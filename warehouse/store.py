@@ -8,7 +8,8 @@ import json
 import re
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from flows.stages.topic_match import Hit, matcher
 from flows.stages.topics import RuleTerms, TopicRules, rule_rows
 from warehouse.bands import insert_band_rows
 from warehouse.copies import CopyFinder
-from warehouse.db import insert_many, int_list, scanned, sql, transaction
+from warehouse.db import insert_many, int_list, opened, scanned, sql, transaction
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 DOC_COLUMNS = ("id", "source", "url", "canonical_url", "title", "author", "published_at",
@@ -69,6 +70,20 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, summary
                ) -> None:
     con.execute("UPDATE run SET finished_at = ?, status = ?, summary = ? WHERE run_id = ?",
                 [now(), status, json.dumps(summary, default=str), run_id])
+
+
+@contextmanager
+def failure_recorded(db: Path, run_id: str) -> Iterator[None]:
+    """Around a run's work: if it raises, the run's record says so (`failed` with the error,
+    or `interrupted` for Ctrl-C or a cancellation) instead of staying `running` until a later
+    run of the flow exists."""
+    try:
+        yield
+    except BaseException as exc:
+        with opened(db) as con:
+            finish_run(con, run_id, "failed" if isinstance(exc, Exception) else "interrupted",
+                       {"error": f"{type(exc).__name__}: {exc}"})
+        raise
 
 
 def load_rules(con: duckdb.DuckDBPyConnection, rules: TopicRules) -> None:
