@@ -10,7 +10,6 @@ servers.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,11 +36,6 @@ if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (no
 _BUILD_LOCK = threading.Lock()
 _built_here = False   # this process has built a page (loaded the build stage's data)
 KnownLookup = Callable[[list[str]], set[str]]
-_DEAD_REASON = re.compile(r"unexpected content-type |body larger than |decompression bomb|"
-                          r"corrupt \S+ body|unsupported content-encoding |more than \d+ redirects|"
-                          r"redirect without Location|refused: (scheme |URL has )")
-
-
 @dataclass
 class Discovery:
     items: dict[str, FeedItem]
@@ -150,20 +144,14 @@ class _Page:
 
 
 def is_dead(res: FetchResult) -> bool:
-    """A failed page that asking again will not change, so it is remembered (rejected_url)
-    and not fetched again: gone (HTTP 404, 410), not a page (content type), too large, a
-    decompression bomb or corrupt body, redirects in a loop, a link that is not http(s).
-
-    Not dead, though `hard` in the fetch log: the other HTTP refusals (401, 403, 451...) say
-    "not you" or "not now", and a block lifts (remembered, every page of an outlet that blocks
-    us would be lost for good); a refused address, as what a host resolves to changes (a DNS
-    failure passes). Those are retried next run and count as failures, like timeouts and 5xx.
-    The reasons are those of flows/stages/fetch.py (tests/test_fetch_faults.py checks each)."""
-    if res.outcome != "hard":
-        return False
-    if res.http_status is not None and res.http_status >= 400:
-        return res.http_status in (404, 410)
-    return _DEAD_REASON.match(res.reason or "") is not None
+    """A failed page that asking again will not change (flows/stages/fetch.py marks it
+    `permanent`: gone, not a page, too large, corrupt, redirects in a loop, not an http(s)
+    link), so it is remembered (rejected_url) and not fetched again. Not dead, though `hard`
+    in the fetch log: the other HTTP refusals (401, 403, 451...) say "not you" or "not now",
+    and a block lifts (remembered, every page of an outlet that blocks us would be lost for
+    good); nor a refused address, as what a host resolves to changes. Those are retried next
+    run and count as failures, like timeouts and 5xx."""
+    return res.outcome == "hard" and res.permanent
 
 
 class _Batches:

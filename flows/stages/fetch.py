@@ -39,6 +39,20 @@ def resolve(host: str, port: int) -> list[str]:
             socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
 
 
+def url_refusal(url: str) -> str | None:
+    """Why the URL itself can never be fetched (not http(s), no host, a bad port), or None."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)"
+    if not parts.hostname:
+        return "URL has no host"
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        return "URL has an invalid port"
+    return None
+
+
 def address_refusal(url: str, allow_private: bool, allowed_hosts: tuple[str, ...] = (),
                     resolver: Resolver = resolve) -> str | None:
     """Why this URL must not be fetched, or None. Checks every address the host resolves to.
@@ -46,16 +60,11 @@ def address_refusal(url: str, allow_private: bool, allowed_hosts: tuple[str, ...
     `allowed_hosts` ("host:port") are exceptions an operator names one by one, e.g. an
     intranet mirror, without opening every private address to redirects from outside.
     """
+    if refusal := url_refusal(url):
+        return refusal
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        return f"scheme {parts.scheme or '(none)'!r} is not allowed (http and https only)"
-    host = parts.hostname
-    if not host:
-        return "URL has no host"
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return "URL has an invalid port"
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
     if allow_private or f"{host}:{port}" in allowed_hosts:
         return None
     try:
@@ -108,6 +117,7 @@ class _Stop(Exception):
     def __init__(self, outcome: str, reason: str) -> None:
         super().__init__(reason)
         self.outcome, self.reason = outcome, reason
+        self.permanent = outcome == "hard"   # the body itself: too large, corrupt, a bomb
 
 
 def _read_body(resp: httpx.Response, settings: FetchSettings, deadline: float) -> bytes:
@@ -161,9 +171,12 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
     if validators and validators[1]:
         headers["If-Modified-Since"] = validators[1]
     for _hop in range(settings.max_redirects + 1):
+        if refusal := url_refusal(current):
+            return FetchResult(url, "hard", final_url=current, reason=f"refused: {refusal}",
+                               permanent=True), None
         refusal = address_refusal(current, settings.allow_private_addresses,
                                   settings.allowed_private_hosts, resolver)
-        if refusal:
+        if refusal:   # what the host resolves to may change: not permanent
             return FetchResult(url, "hard", final_url=current, reason=f"refused: {refusal}"), None
         left = deadline - time.monotonic()
         if left <= 0:
@@ -184,34 +197,37 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
                     location = resp.headers.get("location")
                     if not location:
                         return FetchResult(url, "hard", http_status=status,
-                                           reason="redirect without Location"), None
+                                           reason="redirect without Location",
+                                           permanent=True), None
                     current = urljoin(current, location.strip())
                     continue
                 if status >= 400:
                     outcome = "soft" if status >= 500 or status in (408, 429) else "hard"
                     return FetchResult(url, outcome, final_url=current, http_status=status,
-                                       reason=f"HTTP {status} {resp.reason_phrase}".strip()), \
+                                       reason=f"HTTP {status} {resp.reason_phrase}".strip(),
+                                       permanent=status in (404, 410)), \
                         retry_after(resp.headers.get("retry-after"))
                 declared = resp.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > settings.max_bytes:
                     return FetchResult(url, "hard", final_url=current, http_status=status,
                                        reason=f"body larger than {settings.max_bytes} bytes "
-                                              f"(Content-Length {declared})"), None
+                                              f"(Content-Length {declared})",
+                                       permanent=True), None
                 ctype = resp.headers.get("content-type", "")
                 if ctype and not _type_ok(ctype, kind, b"<?xml"
                                           if kind not in ("page", "listing") else b"<html"):
                     return FetchResult(url, "hard", final_url=current, http_status=status,
                                        reason=f"unexpected content-type {ctype!r} for a "
-                                              f"{kind}"), None
+                                              f"{kind}", permanent=True), None
                 try:
                     body = _read_body(resp, settings, deadline)
                 except _Stop as stop:
                     return FetchResult(url, stop.outcome, final_url=current, http_status=status,
-                                       reason=stop.reason), None
+                                       reason=stop.reason, permanent=stop.permanent), None
                 if not _type_ok(ctype, kind, body[:2048]):
                     return FetchResult(url, "hard", final_url=current, http_status=status,
                                        reason=f"unexpected content-type {ctype or '(none)'!r} "
-                                              f"for a {kind}"), None
+                                              f"for a {kind}", permanent=True), None
                 return FetchResult(url, "ok", final_url=current, http_status=status, body=body,
                                    content_type=ctype, etag=resp.headers.get("etag"),
                                    last_modified=resp.headers.get("last-modified")), None
@@ -225,7 +241,7 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
             return FetchResult(url, "hard", final_url=current,
                                reason=f"{type(exc).__name__}: {exc}"), None
     return FetchResult(url, "hard", final_url=current,
-                       reason=f"more than {settings.max_redirects} redirects"), None
+                       reason=f"more than {settings.max_redirects} redirects", permanent=True), None
 
 
 def fetch(client: httpx.Client, url: str, settings: FetchSettings, kind: str = "page",

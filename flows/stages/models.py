@@ -23,6 +23,10 @@ class FetchResult:
     """The outcome of one HTTP fetch: never an exception, always a value to log.
 
     outcome: ok | not_modified | soft (may work next time) | hard (will not) | skipped
+    permanent: a `hard` failure that is a lasting property of the URL itself (gone, not a
+    page, too large, a corrupt body, a redirect loop, not an http(s) URL), so asking again
+    will not change it; not the refusals that say "not you" or "not now" (401, 403, a refused
+    address), which a later run may get past.
     """
 
     url: str
@@ -36,6 +40,7 @@ class FetchResult:
     etag: str | None = None             # validators for the next conditional GET
     last_modified: str | None = None
     attempts: int = 1
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
