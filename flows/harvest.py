@@ -256,8 +256,8 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     if d.ok == 0 and not error:
         error = "nothing to read: no feeds, sitemaps or listings configured"
     failed = sum(p.failed for p in pages)
-    # Dead links are remembered with the batch (rejected_url) and never asked again, so they
-    # say nothing about the outlet: it has failed when every page it tried failed and at least
+    # Dead links are remembered with the batch (rejected_url), not asked again for days, so
+    # they say nothing about the outlet: it has failed when every page it tried failed and at least
     # one of them may work next time (all timing out, say). Only those keep the validators
     # from being saved: the feed must be read again for them to be retried.
     retry = [p for p in pages if p.failed and p.dead is None]

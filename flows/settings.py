@@ -53,6 +53,10 @@ class FetchSettings:
     max_decompression_ratio: int = 100
     sitemap_depth: int = 2           # sitemap indexes followed this deep
     failing_after: int = 3           # failed runs in a row before an outlet is flagged
+    # A page remembered in rejected_url (no article text, or a dead link) is asked again when
+    # a feed still lists it this many days later: a page may gain its text, a 404 be
+    # published. 0: never asked again.
+    retry_rejected_days: float = 7.0
 
 
 @dataclass(frozen=True)
@@ -330,7 +334,8 @@ def _parse_sources(path: Path, text: str, raw: Any) -> tuple[Source, ...]:
 _CRAWL_KEYS = ("allowed_private_hosts", "connect_timeout", "deadline", "retries", "backoff",
                "retry_after_cap", "per_host", "host_delay", "respect_robots",
                "robots_max_age_hours",
-               "max_decompression_ratio", "sitemap_depth", "failing_after")
+               "max_decompression_ratio", "sitemap_depth", "failing_after",
+               "retry_rejected_days")
 
 
 def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
@@ -352,6 +357,10 @@ def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
     if not 0 <= out["robots_max_age_hours"] <= 24:   # RFC 9309 2.4: cached at most a day
         raise f.fail("robots_max_age_hours",
                      f"must be between 0 and 24, got {out['robots_max_age_hours']!r}")
+    out["retry_rejected_days"] = f.get("retry_rejected_days", float, fd.retry_rejected_days)
+    if out["retry_rejected_days"] < 0:
+        raise f.fail("retry_rejected_days",
+                     f"must be >= 0 (0: never), got {out['retry_rejected_days']!r}")
     for key in ("retries", "sitemap_depth"):
         out[key] = f.get(key, int, getattr(fd, key))
         if out[key] < 0:

@@ -156,7 +156,8 @@ def harvest(source: Source, settings: Settings, db_path: Path, run_id: str = "")
 
     def is_known(urls: list[str]) -> set[str]:
         with _writer(db_path) as con:
-            return store.known_urls(con, urls)
+            return store.known_urls(con, urls,
+                                    retry_rejected_days=settings.fetch.retry_rejected_days)
 
     crawl = crawl_for(run_id, settings, db_path)
     submit, batch_size, warm = _workers_for(run_id)

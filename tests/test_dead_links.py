@@ -186,3 +186,78 @@ def test_dead_links_are_remembered_with_the_batch_or_not_at_all(
         ("crash", "HTTP 404 Not Found")]
     assert store.known_urls(con, [gone]) == {gone}
     con.close()
+
+
+def _published_later(html: str) -> Route:
+    """404 until `published` is set, then the article (a feed listing a page before it is
+    live)."""
+    def route(h: BaseHTTPRequestHandler) -> None:
+        if getattr(route, "published", False):
+            send(h, 200, html.encode())
+        else:
+            send(h, 404, b"not found")
+    return route
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("retry_days", [7, 0])
+def test_a_remembered_page_is_asked_again_after_retry_rejected_days(
+        server: FaultServer, tmp_path: Path, retry_days: int) -> None:
+    late = _published_later(f.article_html(f.RU_PAGE))
+    server.routes.update({   # no validators: the feed is read in full every run
+        "/late/feed.xml": lambda h: send(h, 200, f.rss(server.base, "/late/story"),
+                                         "application/rss+xml"),
+        "/late/story": late,
+    })
+    cfg, db = _config(tmp_path, server, "late"), tmp_path / "w.duckdb"
+    cfg.write_text(cfg.read_text("utf-8").replace(
+        "[fetch]\n", f"[fetch]\nretry_rejected_days = {retry_days}\n"), "utf-8")
+
+    assert ingest_flow(str(cfg), str(db)).new_articles == 0    # 404: remembered
+    late.published = True   # type: ignore[attr-defined]
+    assert ingest_flow(str(cfg), str(db)).new_articles == 0    # remembered: not asked
+    assert server.hits["/late/story"] == 1
+    with duckdb.connect(str(db)) as con:   # a week and a day later
+        con.execute("UPDATE rejected_url SET rejected_at = rejected_at - INTERVAL 8 DAY")
+    again = ingest_flow(str(cfg), str(db))
+
+    if retry_days:
+        assert (again.status, again.new_articles) == ("ok", 1)
+        assert server.hits["/late/story"] == 2
+        assert _rows(db, "SELECT count(*) FROM rejected_url") == [(0,)]
+    else:    # 0: never asked again
+        assert (again.status, again.new_articles) == ("ok", 0)
+        assert server.hits["/late/story"] == 1
+        assert _rows(db, "SELECT count(*) FROM rejected_url") == [(1,)]
+
+
+def test_a_page_rejected_again_waits_as_long_again(server: FaultServer, tmp_path: Path) -> None:
+    """Asked again and still dead: its time (and reason) are the newest, so the next retry is
+    `retry_rejected_days` after this one, not at every run."""
+    server.routes.update({
+        "/gone/feed.xml": lambda h: send(h, 200, f.rss(server.base, "/gone/story"),
+                                         "application/rss+xml"),
+        "/gone/story": lambda h: send(h, 410, b"gone"),
+    })
+    settings = load_settings(_config(tmp_path, server, "gone"))
+    con = connect(tmp_path / "w.duckdb")
+    run_id = store.start_run(con, "ingest")
+    dedup = settings.dedup
+
+    def run() -> None:
+        with make_client(settings.fetch) as client:
+            harvest = harvest_source(
+                client, settings.sources[0], settings,
+                lambda urls: store.known_urls(con, urls, retry_rejected_days=7))
+        store.store_harvests(con, [harvest], run_id, dedup.threshold, dedup.shingle_size)
+        con.execute("DELETE FROM source_run")   # one health row per outlet and run
+
+    run()
+    con.execute("UPDATE rejected_url SET rejected_at = rejected_at - INTERVAL 8 DAY, "
+                "reason = 'HTTP 404 Not Found'")
+    run()    # asked again, gone for good now
+    run()    # remembered again: not asked
+    assert server.hits["/gone/story"] == 2
+    [(reason, age)] = con.execute("SELECT reason, now() - rejected_at FROM rejected_url").fetchall()
+    assert reason == "HTTP 410 Gone" and age.total_seconds() < 600
+    con.close()

@@ -210,6 +210,8 @@ def test_gzipped_sitemap_served_as_gzip_is_read() -> None:
     ("[fetch]\nper_host = 0\n", "s.toml:2: fetch.per_host: must be > 0"),
     ("[fetch]\nrobots_max_age_hours = 48\n",
      "s.toml:2: fetch.robots_max_age_hours: must be between 0 and 24"),
+    ("[fetch]\nretry_rejected_days = -1\n",
+     "s.toml:2: fetch.retry_rejected_days: must be >= 0 (0: never)"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/news"]\n',
      "sources[0].link_pattern: is required with listings"),
     ('[[sources]]\nkey = "x1"\nname = "X"\nlistings = ["https://e.org/"]\nlink_pattern = "("\n',

@@ -13,10 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from flows.stages import figures
+from flows.stages.dedup import canonical_url
 from flows.stages.models import Article, FetchEvent, Harvest
 from flows.stages.topic_match import Hit, matcher
 from flows.stages.topics import RuleTerms, TopicRules, rule_rows
@@ -189,17 +191,23 @@ def _insert_matches(con: duckdb.DuckDBPyConnection,
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
-               include_rejected: bool = True) -> set[str]:
+               include_rejected: bool = True,
+               retry_rejected_days: float = 0) -> set[str]:
     """Which of these canonical URLs are stored or (unless told otherwise) were rejected
     before: not fetched again. Rejected (table rejected_url): a page that gave no article, or
-    a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...)."""
+    a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...); one rejected
+    more than `retry_rejected_days` ago is asked again (0: never)."""
     if not canonical:
         return set()
     query = "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
+    params: dict[str, Any] = {"urls": list(canonical)}
     if include_rejected:
         query += (" UNION SELECT canonical_url FROM rejected_url"
                   " WHERE canonical_url IN (SELECT unnest($urls))")
-    rows = con.execute(query, {"urls": list(canonical)}).fetchall()
+        if retry_rejected_days > 0:
+            query += " AND rejected_at > now() - to_microseconds($age::BIGINT)"
+            params["age"] = round(retry_rejected_days * 86_400e6)
+    rows = con.execute(query, params).fetchall()
     return {r[0] for r in rows}
 
 
@@ -328,10 +336,18 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
         for h in harvests:
             insert_fetch_events(con, run_id, h.events)
             insert_many(con,
-                "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                # asked again after [fetch] retry_rejected_days, and rejected again: the
+                # newest reason and time, so it waits as long again
+                "INSERT INTO rejected_url VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET "
+                "source = excluded.source, reason = excluded.reason, "
+                "rejected_at = excluded.rejected_at",
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
             ordered.append(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
         batch = [a for articles in ordered for a in articles]
+        if batch:   # a page rejected before and asked again (retry_rejected_days) that now
+            # gives an article is no longer rejected
+            con.execute("DELETE FROM rejected_url WHERE canonical_url IN (SELECT unnest($u))",
+                        {"u": [u for a in batch for u in (a.canonical_url, canonical_url(a.url))]})
         stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size,
                                       window_days))
         summaries: list[SourceSummary] = []
