@@ -257,7 +257,8 @@ def parser() -> argparse.ArgumentParser:
     add("serve", "Run ingest and digest on the [schedule] of the sources file as Prefect "
         "deployments, one run at a time, until SIGTERM.").set_defaults(func=cmd_serve)
     add("health", "Health check for a container: the warehouse is readable and the Prefect "
-        "API (PREFECT_API_URL) answers.", False).set_defaults(func=cmd_health)
+        "API answers (PREFECT_API_URL, else that of the serve running for the warehouse).",
+        False).set_defaults(func=cmd_health)
     sp = add("export", "Write the analyst views as Parquet, partitioned by month where dated.",
              False)
     sp.add_argument("--parquet", metavar="DIR", required=True, help="output folder")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 
 from flows.procs import children
-from flows.serve import deployments, describe, schedules
+from flows.serve import announced, deployments, describe, health, schedules, state_path
 from flows.settings import ConfigError, ScheduleSettings, parse_settings
 from tests.conftest import ROOT
 from warehouse.db import connect
@@ -114,6 +116,9 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
             proc.wait()
     output = (tmp_path / "serve.log").read_text("utf-8")
     assert during.returncode == 0 and "readable, last ingest" in during.stdout, during
+    # serve's own Prefect server, found through the state file it keeps beside the warehouse
+    assert re.search(r"Prefect API http://127\.0\.0\.1:\d+/api: ok", during.stdout), during
+    assert not state_path(db_path).exists()
     assert code == 0, output[-3000:]
     assert "stop requested" in output and "migwatch serve: stopped\n" in output
     assert "migwatch-ingest" in output
@@ -331,3 +336,42 @@ def test_serve_refuses_a_schedule_prefect_would_refuse_before_starting_a_server(
     assert "Traceback" not in proc.stderr and "Prefect server" not in proc.stdout
     assert took < 10, f"{took:.1f} s: serve got as far as Prefect"
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_health_checks_the_api_of_the_serve_running_for_the_warehouse(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without PREFECT_API_URL the check reads serve's state file: the API named there must
+    answer while that serve runs; a file left by a serve that is gone is ignored."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    db = tmp_path / "w.duckdb"
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    text, code = health(db)
+    assert code == 0 and "no migwatch serve running for this warehouse" in text
+
+    with ThreadingHTTPServer(("127.0.0.1", 0), Health) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_address[1]}/api"
+        with announced(db, url):    # this process plays the running serve
+            assert json.loads(state_path(db).read_text("utf-8"))["api_url"] == url
+            text, code = health(db)
+            assert code == 0 and f"Prefect API {url}: ok" in text, text
+            srv.shutdown()
+            srv.server_close()
+            text, code = health(db)     # its server died: serve cannot schedule
+            assert code == 1 and f"Prefect API {url}: NOT answering" in text, text
+        assert not state_path(db).exists()
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    state_path(db).write_text(json.dumps({"pid": int(dead.stdout), "api_url": url}))
+    text, code = health(db)
+    assert code == 0 and "is not running" in text and "NOT answering" not in text
