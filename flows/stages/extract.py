@@ -18,17 +18,36 @@ _PUBLISHED_META = re.compile(
     r"""<meta[^>]+(?:property|name|itemprop)\s*=\s*["'](?:article:published_time|"""
     r"""datePublished|pubdate|publish[-_]date|date)["'][^>]*>""", re.I)
 _CONTENT = re.compile(r"""content\s*=\s*["']([^"']+)["']""", re.I)
+_JSON_LD_PUBLISHED = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
+_HAS_TIME = re.compile(r"\d[T ]\d\d:\d\d")
 
 
 def _meta_published(html: str) -> datetime | None:
-    """Full timestamp from the page's meta tags; trafilatura keeps only the date part."""
-    for tag in _PUBLISHED_META.findall(html[:200_000]):
-        m = _CONTENT.search(tag)
-        if m:
-            parsed = parse_datetime(m.group(1))
-            if parsed:
-                return parsed
-    return None
+    """The publication time the page states in its meta tags or JSON-LD (`datePublished`):
+    trafilatura keeps only the date part. Of several, the most precise: a time with its UTC
+    offset, then a time (read as UTC), then a date; the first of equals, meta tags first. A
+    page's meta tag often gives local time without an offset while its JSON-LD gives the
+    offset, and a date alone stored as midnight UTC may fall on the day before."""
+    head = html[:200_000]
+    found = [m.group(1) for tag in _PUBLISHED_META.findall(head)
+             if (m := _CONTENT.search(tag))]
+    found += _JSON_LD_PUBLISHED.findall(head)
+    best: tuple[int, datetime] | None = None
+    for value in found:
+        parsed = parse_datetime(value)
+        if parsed is None:
+            continue
+        rank = 0 if not _HAS_TIME.search(value) else 2 if _has_offset(value) else 1
+        if best is None or rank > best[0]:
+            best = (rank, parsed)
+    return best[1] if best else None
+
+
+def _has_offset(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def parse_datetime(value: str | None) -> datetime | None:

@@ -1,0 +1,75 @@
+"""The publication time a page states: meta tags and JSON-LD, the most precise of them.
+
+trafilatura keeps only the date part; a date stored as midnight UTC may fall on the day
+before the real one, and then a copy seems to precede its original (the `clusters` view
+names the first report by publication time)."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from flows.stages.extract import extract
+from tests.conftest import SHARED_DATA
+
+BODY = "<p>" + " ".join(["Tajik migrant workers renewed their patents in Moscow."] * 8) + "</p>"
+
+
+def _page(head: str) -> str:
+    return (f"<html><head><title>Patents</title>{head}</head><body><article><h1>Patents</h1>"
+            f"{BODY}</article></body></html>")
+
+
+def _ld(value: str) -> str:
+    return ('<script type="application/ld+json">{"@type": "NewsArticle", '
+            f'"datePublished": "{value}"}}</script>')
+
+
+def _meta(value: str) -> str:
+    return f'<meta property="article:published_time" content="{value}">'
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    # JSON-LD alone: before, only trafilatura's date (midnight UTC, the day before here)
+    (_ld("2019-11-19T04:58:46+05:00"), datetime(2019, 11, 18, 23, 58, 46, tzinfo=UTC)),
+    # a local time without offset in the meta tag, the same time with it in JSON-LD
+    (_meta("2019-11-18T12:02:02") + _ld("2019-11-18T12:02:02-05:00"),
+     datetime(2019, 11, 18, 17, 2, 2, tzinfo=UTC)),
+    # a date in the meta tag, a time in JSON-LD
+    (_meta("2019-11-20") + _ld("2019-11-20T06:07:01Z"),
+     datetime(2019, 11, 20, 6, 7, 1, tzinfo=UTC)),
+    # equally precise: the meta tag, as before
+    (_meta("2019-11-19T13:21:00Z") + _ld("2019-11-19T13:02:00Z"),
+     datetime(2019, 11, 19, 13, 21, tzinfo=UTC)),
+    # what cannot be read is passed over
+    (_meta("Tuesday") + _ld("Tue Nov 19 2019 03:05:46 GMT+0000") + _ld("2019-11-19T03:05:46Z"),
+     datetime(2019, 11, 19, 3, 5, 46, tzinfo=UTC)),
+])
+def test_the_most_precise_stated_publication_time_is_kept(head: str, expected: datetime) -> None:
+    ex = extract("https://news.example/patents", _page(head))
+    assert ex is not None and ex.published_at == expected
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "extraction-benchmark").is_dir(),
+                    reason="../shared/data/extraction-benchmark is absent (a user's clone)")
+def test_no_real_page_that_states_a_time_is_stored_at_midnight() -> None:
+    """On the 181 real pages: each that states a full publication time (an ISO time in a meta
+    tag or JSON-LD) gets a time, not a bare date."""
+    stated = re.compile(r'(?:"datePublished"\s*:\s*"|published_time"\s+content=")'
+                        r"\d{4}-\d\d-\d\dT(\d\d):(\d\d)")
+    checked, at_midnight = 0, []
+    for path in sorted((SHARED_DATA / "extraction-benchmark" / "html").glob("*.html.gz")):
+        html = gzip.decompress(path.read_bytes()).decode("utf-8", "replace")
+        times = stated.findall(html[:200_000])
+        if not times or all(t == ("00", "00") for t in times):
+            continue
+        ex = extract("https://news.example/a", html)
+        if ex is None or ex.published_at is None:
+            continue
+        checked += 1
+        if (ex.published_at.hour, ex.published_at.minute, ex.published_at.second) == (0, 0, 0):
+            at_midnight.append(path.name)
+    assert checked >= 50 and at_midnight == [], (checked, at_midnight)
