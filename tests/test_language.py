@@ -29,6 +29,16 @@ def test_kazakh_is_not_taken_for_tajik() -> None:
     assert detect_language(KAZAKH)[0] != "tg"
 
 
+def test_a_tajik_name_in_a_russian_or_english_article_does_not_make_it_tajik() -> None:
+    """One or two Tajik letters in a long text are a name, not the language."""
+    russian = " ".join([RUSSIAN] * 8) + " Об этом сообщил глава ведомства Ҷамшед Раҳимов."
+    english = (" ".join(["The Russian Interior Ministry announced new rules for labour "
+                         "migrants from Tajikistan."] * 4) + " (Radio Ozodi, Радиои Озодӣ)")
+    assert detect_language(russian)[0] == "ru"
+    assert detect_language(english)[0] == "en"
+    assert detect_language(TAJIK + " Ҷамшед Раҳимов.")[0] == "tg"
+
+
 def test_short_text_is_undetermined() -> None:
     assert detect_language("Ок.") == ("und", 0.0)
 
