@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from tests.helpers import article, memory_warehouse
@@ -56,3 +56,33 @@ def test_the_first_report_is_the_copy_published_first_not_the_one_stored_first(
     assert rows == [(1, 2, "bbb", datetime(2026, 11, 12, 8, tzinfo=UTC), 3,
                      ["aaa", "bbb", "ccc"]),
                     (4, 4, "seed", None, 1, [])]
+
+
+def test_a_story_whose_original_is_a_seed_counts_once_as_its_first_copy(
+        tmp_path: Path) -> None:
+    """A seed is never news, but an outlet carrying a seed's text is: the first copy stored
+    stands for the story (is_lead), in topic_daily and in the README's query 1."""
+    con = memory_warehouse(tmp_path)
+    seed = replace(article("Entry bans lifted for 4,200 Tajiks", BAN * 2, "seed:x", "seed"),
+                   is_seed=True)
+    store.store_seeds(con, [seed], 0.5, 4)
+    first = article("Russia lifts entry bans", BAN * 2 + " More soon.", "https://b.org/9", "bbb")
+    second = article("Entry bans lifted", BAN * 2 + " Read more.", "https://c.org/3", "ccc")
+    store.store_seeds(con, [first, second], 0.5, 4)   # stored as fetched: not seeds
+    assert con.execute("SELECT id, source, duplicate_of, is_lead FROM articles ORDER BY id"
+                       ).fetchall() == [(1, "seed", None, False), (2, "bbb", 1, True),
+                                        (3, "ccc", 1, False)]
+    assert con.execute("SELECT topic, source, articles FROM topic_daily").fetchall() == [
+        ("entry_bans", "bbb", 1)]
+
+
+def test_topic_daily_days_do_not_move_with_the_session_time_zone(tmp_path: Path) -> None:
+    con = memory_warehouse(tmp_path)
+    late = replace(article("Entry bans lifted for 4,200 Tajiks", BAN * 2, "https://a.org/1",
+                           "aaa"), published_at=datetime(2026, 12, 3, 2, tzinfo=UTC))
+    store.store_seeds(con, [late], 0.5, 4)
+    days = []
+    for zone in ("UTC", "America/New_York", "Asia/Dushanbe"):
+        con.execute(f"SET TimeZone = '{zone}'")
+        days.append(con.execute("SELECT day FROM topic_daily").fetchall())
+    assert days == [[(date(2026, 12, 3),)]] * 3

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = {
     "articles": ["id", "source", "url", "canonical_url", "title", "author", "published_at",
                  "fetched_at", "lang", "lang_confidence", "text", "n_words", "is_seed",
-                 "duplicate_of", "similarity", "run_id", "cluster_id"],
+                 "duplicate_of", "similarity", "run_id", "cluster_id", "is_lead"],
     "article_topics": ["article_id", "topic", "label", "score", "evidence"],
     "runs": ["run_id", "flow", "started_at", "finished_at", "status", "summary"],
     "fetches": ["run_id", "source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",

@@ -1,13 +1,13 @@
 -- Stories per topic and day over the 14 days up to $today, for the digest header chart, in
 -- groups a subscriber's filters can pick from: topic, day DATE, lang, score, outlets (the
 -- story's outlets, alphabetically), n. A story (copy cluster, seeds left out) counts once,
--- as its lead defined in digest_candidates.sql, on the lead's day: its publication date,
+-- as its lead defined in digest_candidates.sql, on the lead's day (UTC): its publication date,
 -- else the date it was stored. Parameters: $today DATE.
 WITH recent AS (
     SELECT DISTINCT coalesce(duplicate_of, id) AS cluster_id
     FROM doc
     WHERE NOT is_seed
-      AND coalesce(published_at, fetched_at)::DATE BETWEEN $today - 13 AND $today
+      AND CAST(coalesce(published_at, fetched_at) AT TIME ZONE 'UTC' AS DATE) BETWEEN $today - 13 AND $today
 ), story AS (
     SELECT coalesce(d.duplicate_of, d.id) AS cluster_id, min(d.id) AS lead_id,
            list(DISTINCT d.source ORDER BY d.source) AS outlets
@@ -16,10 +16,10 @@ WITH recent AS (
       AND coalesce(d.duplicate_of, d.id) IN (SELECT cluster_id FROM recent)
     GROUP BY 1
 )
-SELECT dt.topic, coalesce(a.published_at, a.fetched_at)::DATE AS day, a.lang, dt.score,
+SELECT dt.topic, CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) AS day, a.lang, dt.score,
        s.outlets, count(*) AS n
 FROM story s
 JOIN doc a ON a.id = s.lead_id
 JOIN doc_topic dt ON dt.doc_id = a.id
-WHERE coalesce(a.published_at, a.fetched_at)::DATE BETWEEN $today - 13 AND $today
+WHERE CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) BETWEEN $today - 13 AND $today
 GROUP BY ALL;

@@ -16,8 +16,15 @@
 --   similarity    DOUBLE     resemblance to duplicate_of (1.0 = same text)
 --   run_id        VARCHAR    ingest run that stored it (provenance)
 --   cluster_id    BIGINT     copy cluster: the id of the original, shared by all its copies
+--   is_lead       BOOLEAN    stands for its cluster when stories are counted: the original,
+--                            or, when the original is a seed (never news), the first copy
+--                            stored; false for seeds and every other copy. Counting rows
+--                            where is_lead counts each story once.
 CREATE OR REPLACE VIEW articles AS
 SELECT id, source, url, canonical_url, title, author, published_at, fetched_at, lang,
        lang_confidence, text, n_words, is_seed, duplicate_of, similarity, run_id,
-       coalesce(duplicate_of, id) AS cluster_id
+       coalesce(duplicate_of, id) AS cluster_id,
+       NOT is_seed AND (duplicate_of IS NULL OR id IN (
+           SELECT min(c.id) FROM doc c JOIN doc s ON s.id = c.duplicate_of
+           WHERE s.is_seed GROUP BY c.duplicate_of)) AS is_lead
 FROM doc;

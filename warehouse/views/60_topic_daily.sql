@@ -1,13 +1,14 @@
--- topic_daily: articles per day, topic, language and outlet; each copy cluster counted once
--- (copies, duplicate_of NOT NULL, and seeds are left out).
---   day      DATE       publication date (the storage date when the page states none)
+-- topic_daily: stories per day, topic, language and outlet; each copy cluster counted once,
+-- as its lead (articles.is_lead: the original, or the first copy of a seed; seeds left out).
+--   day      DATE       publication date in UTC (the storage date when the page states
+--                       none), the same whatever the reading session's TimeZone
 --   topic    VARCHAR    topic key
---   lang     VARCHAR    language of the article
---   source   VARCHAR    outlet key
---   articles BIGINT     original articles
+--   lang     VARCHAR    language of the lead
+--   source   VARCHAR    outlet key of the lead
+--   articles BIGINT     stories (leads)
 CREATE OR REPLACE VIEW topic_daily AS
-SELECT CAST(coalesce(d.published_at, d.fetched_at) AS DATE) AS day, dt.topic, d.lang,
-       d.source, count(*) AS articles
-FROM doc d JOIN doc_topic dt ON dt.doc_id = d.id
-WHERE d.duplicate_of IS NULL AND NOT d.is_seed
+SELECT CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) AS day,
+       dt.topic, a.lang, a.source, count(*) AS articles
+FROM articles a JOIN doc_topic dt ON dt.doc_id = a.id
+WHERE a.is_lead
 GROUP BY ALL;
