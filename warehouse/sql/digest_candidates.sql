@@ -1,10 +1,10 @@
 -- What a digest may contain: one row per story and topic, for every story (copy cluster) with
 -- an article stored since $since. Subscriber filters, windows and the delivery log are applied
 -- in alerts/select.py.
--- A story is shown as its lead: its original, or, when the original is a seed (the starting
--- corpus, never news), the first article stored that copies the seed. Seeds are never shown
--- and never count as an outlet. The lead is the story's lowest non-seed id, so it does not
--- change as copies arrive (the delivery log is keyed by it).
+-- A story is shown as its lead (articles.is_lead): its original, or, when the original is a
+-- seed (the starting corpus, never news), the first article stored that copies the seed.
+-- Seeds are never shown and never count as an outlet. The lead does not change as copies
+-- arrive (the delivery log is keyed by it).
 --   id, title, url, source, published_at, fetched_at, lang, text   of the lead
 --   topic, score, evidence   one of the lead's tags
 --   also       VARCHAR[]   the other outlets carrying the story, alphabetically (NULL: none)
@@ -18,13 +18,12 @@ WITH touched AS (
     FROM doc
     WHERE fetched_at >= $since AND NOT is_seed
 ), story AS (
-    SELECT coalesce(d.duplicate_of, d.id) AS cluster_id, min(d.id) AS lead_id,
+    SELECT d.cluster_id,
            list({'source': d.source, 'fetched_at': d.fetched_at} ORDER BY d.fetched_at, d.id)
                AS members,
            max(d.fetched_at) AS last_seen
-    FROM doc d
-    WHERE NOT d.is_seed
-      AND coalesce(d.duplicate_of, d.id) IN (SELECT cluster_id FROM touched)
+    FROM articles d
+    WHERE NOT d.is_seed AND d.cluster_id IN (SELECT cluster_id FROM touched)
     GROUP BY 1
 )
 SELECT a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, a.lang, a.text,
@@ -33,6 +32,6 @@ SELECT a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, a.lang, a.t
               []) AS also,
        s.members, s.last_seen
 FROM story s
-JOIN doc a ON a.id = s.lead_id
+JOIN articles a ON a.cluster_id = s.cluster_id AND a.is_lead
 JOIN doc_topic dt ON dt.doc_id = a.id
 ORDER BY a.id, dt.score DESC;

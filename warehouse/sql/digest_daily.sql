@@ -1,25 +1,25 @@
 -- Stories per topic and day over the 14 days up to $today, for the digest header chart, in
 -- groups a subscriber's filters can pick from: topic, day DATE, lang, score, outlets (the
 -- story's outlets, alphabetically), n. A story (copy cluster, seeds left out) counts once,
--- as its lead defined in digest_candidates.sql, on the lead's day (UTC): its publication date,
+-- as its lead (articles.is_lead), on the lead's day (UTC): its publication date,
 -- else the date it was stored. Parameters: $today DATE.
 WITH recent AS (
     SELECT DISTINCT coalesce(duplicate_of, id) AS cluster_id
     FROM doc
     WHERE NOT is_seed
-      AND CAST(coalesce(published_at, fetched_at) AT TIME ZONE 'UTC' AS DATE) BETWEEN $today - 13 AND $today
+      AND CAST(coalesce(published_at, fetched_at) AT TIME ZONE 'UTC' AS DATE)
+          BETWEEN $today - 13 AND $today
 ), story AS (
-    SELECT coalesce(d.duplicate_of, d.id) AS cluster_id, min(d.id) AS lead_id,
-           list(DISTINCT d.source ORDER BY d.source) AS outlets
-    FROM doc d
-    WHERE NOT d.is_seed
-      AND coalesce(d.duplicate_of, d.id) IN (SELECT cluster_id FROM recent)
+    SELECT d.cluster_id, list(DISTINCT d.source ORDER BY d.source) AS outlets
+    FROM articles d
+    WHERE NOT d.is_seed AND d.cluster_id IN (SELECT cluster_id FROM recent)
     GROUP BY 1
 )
-SELECT dt.topic, CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) AS day, a.lang, dt.score,
-       s.outlets, count(*) AS n
+SELECT dt.topic, CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) AS day,
+       a.lang, dt.score, s.outlets, count(*) AS n
 FROM story s
-JOIN doc a ON a.id = s.lead_id
+JOIN articles a ON a.cluster_id = s.cluster_id AND a.is_lead
 JOIN doc_topic dt ON dt.doc_id = a.id
-WHERE CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE) BETWEEN $today - 13 AND $today
+WHERE CAST(coalesce(a.published_at, a.fetched_at) AT TIME ZONE 'UTC' AS DATE)
+    BETWEEN $today - 13 AND $today
 GROUP BY ALL;
