@@ -4,15 +4,20 @@ A figure is a number with a recognisable unit: a currency ("$1 billion", "9800 �
 "сомонӣ"), a percentage ("46 percent", "20%", "фоиз", "дарсад"), or people — a number followed
 by a people noun ("17,000 Tajik migrants", "245 тыс. граждан", "нафар"), or one that a counting
 word stands right next to ("quota at 600,000"). Bare numbers (article numbers, street numbers)
-are not figures, nor are dates (a day next to a month: "November 12", "16 ноября", "12 ноябри")
-or numbers of things that are not people ("30 дней", "40 Russian regions", "12 касб").
-Multipliers are applied in any case form ("245 thousand", "245 тыс.", "300 тысячам", "ҳазор",
-"1.5 million", "4,87 млрд", "4 миллиарду 870 миллион" = 4.87e9), and ranges keep both ends
-("500,000-600,000", "from 8,900 to 9,800", "от ... до", "с ... по", "аз ... то").
+are not figures, nor are dates (a day next to a month: "November 12", "16 ноября", "12 ноябри"),
+numbers of things that are not people ("30 дней", "40 Russian regions", "12 касб"), articles
+of a law ("статья 18.8 КоАП"), ages ("35-летний", "Dilshod, 31,"), ordinals ("14th", "21-м")
+or parts of a token ("deported-migrants-2023-41300"). Multipliers are applied in any case form
+("245 thousand", "245 тыс.", "300 тысячам", "ҳазор", "1.5 million", "4,87 млрд", "4 миллиарду
+870 миллион" = 4.87e9; before a Cyrillic one the comma is decimal: "1,250 млрд" = 1.25e9), and
+ranges keep both ends ("500,000-600,000", "from 8,900 to 9,800", "от ... до (миллиона)",
+"с ... по", "аз ... то", "between ... and").
 
-What is counted is the nearest counting word in the same sentence (deported, banned,
-remittances, legalised, quota, patents, ...); the year is the first year stated after the
-number in its sentence ("17,000 in 2005, but only 6,100 in 2006"), else the last before it.
+What is counted is the nearest counting word in the same clause, else sentence (deported,
+banned, remittances, legalised, quota, patents, ...); the year is the first year stated after
+the number in its clause ("17,000 in 2005, but only 6,100 in 2006"), else the last before it,
+else the same in its sentence; a starting point ("since 2015") is not a figure's year.
+A headline figure that the body states again is stored once, from the body.
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ _MULT_RE = "|".join(p for _, p in _MULTIPLIERS)
 # "from 8,900 to 9,800": a word joins the ends of a range only after a word that opens one,
 # else "rose in 2023 to 30 percent" would be a range from 2023 to 30.
 _FROM = "|".join(rf"(?<=\b{w}\s)" for w in ("from", "от", "с", "со", "аз"))
+# "between 5,000 and 15,000 rubles", "между ... и", "байни ... ва": "and" joins the ends only
+# after "between", else "17,000 and 6,100" would be one range.
+_BETWEEN = "|".join(rf"(?<=\b{w}\s)" for w in ("between", "между", "байни"))
+_JOIN = r"(?(from)\s+(?:to|до|по|то)\s+|(?(between)\s+(?:and|и|ва)\s+|(?!)))"
 _CURRENCY_AFTER = [
     ("USD", r"(?:us\s*)?dollars?|usd|долл\w*|доллар\w*"),
     ("RUB", r"rubles?|roubles?|rub|руб\w*|рубл\w*"),
@@ -57,10 +66,13 @@ _CURRENCY_AFTER = [
     ("percent", r"%|percent|per\s+cent|процент\w*|фоиз\w*|дарсад\w*"),
 ]
 _FIGURE = re.compile(
-    rf"(?P<from>{_FROM})?(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
-    rf"(?:(?:\s*[-–—]\s*|(?(from)\s+(?:to|до|по|то)\s+|(?!)))(?P<cur2>US\$|\$|€)?(?P<num2>{_NUM}))?"
+    rf"(?P<from>{_FROM})?(?P<between>{_BETWEEN})?(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
+    rf"(?:(?:\s*[-–—]\s*|{_JOIN})(?P<cur2>US\$|\$|€)?(?P<num2>{_NUM}))?"
     rf"(?:\s*(?P<mult>{_MULT_RE})\b\.?"
     rf"(?:\s+(?:and\s+|и\s+|ва\s+)?(?P<num3>\d{{1,3}})\s*(?P<mult2>{_MULT_RE})\b\.?)?)?"
+    # the upper end with a multiplier of its own, or that alone: "от 700 тысяч до (1)
+    # миллиона", "from 600,000 to a million"
+    rf"(?:{_JOIN}(?:a\s+|one\s+|одного\s+)?(?P<num4>{_NUM})?\s*(?P<mult3>{_MULT_RE})\b\.?)?"
     rf"(?:\s*(?P<after>{'|'.join(p for _, p in _CURRENCY_AFTER)})(?!\w))?",
     re.IGNORECASE)
 # Where a figure can start: a currency sign before it or its first digit. _FIGURE begins with
@@ -73,18 +85,23 @@ _PEOPLE = (r"migrants?|citizens?|people|persons?|tajiks?|workers?|"
            r"муҳоҷир\w*|нафар\w*|шаҳрванд\w*|тоҷик\w*|кас\b")
 _PEOPLE_AFTER = re.compile(rf"\s*(?:[\w-]+\s+){{0,2}}?(?:{_PEOPLE})", re.IGNORECASE)
 # What a bare number counts when it is not people: time, places, legal cases, occupations,
-# "times" and percentage points. A noun from here right after the number (an adjective may
-# stand between: "40 Russian regions", "26 court proceedings") says what it counts.
+# "times", percentage points, degrees, and lakh/crore (Indian multipliers: "Rs 25 lakh" is
+# money in a currency not charted). A noun from here right after the number (an adjective may
+# stand between: "40 Russian regions", "26 court proceedings") says what it counts. "States"
+# are places, but "1,000 United States citizens" are people.
 _THINGS = (r"days?|weeks?|months?|years?|hours?|decades?|"
            r"день|дн(?:я|ей|ям|ях)|сут\w*|недел\w*|месяц\w*|год\w*|лет|час(?:а|ов)?|"
            r"рӯз\w*|ҳафта\w*|моҳ\w*|сол(?:а|и|ҳо\w*)?|соат\w*|"
            r"regions?|provinces?|countries|country|cities|city|districts?|oblasts?|"
+           r"(?<!united\s)states?|штат\w*|"
            r"регион\w*|област\w*|стран\w*|город\w*|район\w*|субъект\w*|"
            r"минтақа\w*|вилоят\w*|кишвар\w*|шаҳр(?!ванд)\w*|ноҳия\w*|"
            r"cases?|proceedings?|lawsuits?|rulings?|decisions?|процесс\w*|разбирательств\w*|"
+           r"ҳолат\w*|"
            r"дел(?:о|а|ам|ах)?|производств\w*|иск(?:а|ов|и)?|решени\w*|парванда\w*|қарор\w*|"
            r"professions?|occupations?|jobs?|професси\w*|специальност\w*|касб\w*|ихтисос\w*|"
-           r"times|раза?|маротиба\w*|бор|percentage|points?|pct|пункт\w*")
+           r"times|раза?|маротиба\w*|бор|percentage|points?|pct|пункт\w*|lakhs?|crores?|"
+           r"degrees?|градус\w*")
 # Words that make what follows an adverbial of a count, not its noun: "11,000 a year",
 # "17,000 last year", "17 000 за год", "ҳар сол". The word between may not be one of these.
 _ADVERBIAL = (r"a|an|the|per|each|every|last|this|next|past|previous|in|over|for|within|"
@@ -104,12 +121,33 @@ _MONTH_BEFORE = re.compile(rf"(?<!\w)(?:{_MONTH_EN})\.?\s+$")
 # "rose 20 to 30 percent": without a word that opens a range, the first number of a span is
 # not read as one end (the unit follows the other), and counts nothing by itself either.
 _SPAN_START = re.compile(r"\s+(?:to|до|по|то)\s+(?:US\$|\$|€)?\d", re.IGNORECASE)
+# Numbers that the counting word of their sentence would make a count but that name a legal
+# provision ("выдворение по статье 18.8 КоАП", "ст. 18.10", "part 2 of article 18.8",
+# "моддаҳои 322 ва 18.10", "Order No 1666") or an amount in a currency not charted
+# ("Rs 25", "£5 million").
+_NOT_A_COUNT_BEFORE = re.compile(
+    r"(?:(?<!\w)(?:articles?|art|sections?|paragraphs?|parts?|стать\w*|ст|пункт\w*|п|"
+    r"част\w*|ч|моддаи|моддаҳои|банди|қисми|no)\.?\s*|№\s*)"
+    r"(?:\d+(?:\.\d+)*\s*(?:,|and|or|и|или|ва|ё)\s*)*$"
+    r"|(?:(?<!\w)(?:rs|inr|gbp)\.?|[₹£¥])\s?$", re.IGNORECASE)
+# After the number: a code ("18.8 КоАП РФ", "322 УК"), or a word it is glued to: an ordinal
+# ("14th", "21-м", "5-й"), an age ("24-year-old", "35-летний", "28-сола"), a part of a
+# token ("2023-41300_deported" in a URL). "A 5,000-strong crowd" is a count.
+_NOT_A_COUNT_AFTER = re.compile(
+    r"[^\W\d]|[-‐/](?!strong)\w|\.\d|\s*(?:коап|ук|гк|упк|code|кодекс\w*)(?!\w)",
+    re.IGNORECASE)
+# An age after a name: "said Dilshod, 31, a porter", "Singh Jabarjung, 24, was".
+_NAME_BEFORE = re.compile(r"(?<!\w)[A-ZА-ЯЁӢӮҶҒҚҲ][^\W\d]+,\s$")
 _COUNTED = [
-    ("deported", r"deport\w*|expell\w*|депорт\w*|выдвор\w*|выслан\w*|ихроҷ\w*|дипорт\w*"),
+    ("deported", r"deport\w*|expell\w*|депорт\w*|выдвор\w*|выслан\w*|ихроҷ\w*|дипорт\w*|"
+                 r"removed\s+from\s+(?:the\s+)?(?:country|russia|russian\s+federation)"),
     ("banned", r"banned|entry\s+bans?|barred|re-?entry\s+bans?|right\s+to\s+enter|"
                r"travel\s+bans?|bans?\s+on\s+(?:re-?)?(?:entry|entries|entering)|"
+               r"entry\s+(?:(?:to|into)\s+(?:the\s+)?\w+\s+)?(?:is\s+|was\s+|has\s+been\s+|"
+               r"have\s+been\s+|are\s+|were\s+|remains\s+)?closed|closed\s+(?:their\s+)?entry|"
                r"не\s+могут\s+въехать|невъездн\w*|въезд\w*\s+(?:в\s+\w+\s+)?закрыт\w*|"
-               r"закрыт\w*\s+въезд\w*|"
+               r"закры\w*\s+(?:\w+\s+)?въезд\w*|не\s+в?пус[тк]\w*|"
+               r"отказ\w*\s+во?\s+въезд\w*|"
                r"запрет\w*\s+(?:на\s+)?въезд\w*|запрещ\w*|манъи\s+вуруд\w*|"
                r"\w*манъ\w*"),
     ("remittances", r"remittance\w*|money\s+transfers?|денежн\w+\s+перевод\w*|"
@@ -132,10 +170,38 @@ _COUNTED_AT = re.compile(_COUNTED_PATTERN, re.IGNORECASE)
 # The same, for a lower-cased sentence (the patterns are lower case): twice as fast, since
 # without IGNORECASE the engine skips an alternative on its first letter.
 _COUNTED_AT_LOWER = re.compile(_COUNTED_PATTERN)
+# "70 percent of the funds", "70% средств", "70 фоизи маблағ": a share of money.
+_MONEY_AFTER = re.compile(
+    r"\s*(?:of\s+(?:the\s+|their\s+|its\s+|this\s+)?)?(?:funds|money|income|incomes|"
+    r"earnings|budgets?|spending|remittances|средств|доход\w*|денег|деньг\w*|бюджет\w*|"
+    r"перевод\w*|маблағ\w*|даромад\w*|пул\w*)(?!\w)", re.IGNORECASE)
+# The people nouns of migrants, which the "migrants" key counts.
+_MIGRANT_NOUN = re.compile(r"migrant|мигрант|муҳоҷир", re.IGNORECASE)
 _PREFER = 60        # a specific counting word beats a nearer "migrants" up to this much farther
 _NEAR = 40          # a counting word this close (characters) makes a bare number a count
 _YEAR = re.compile(r"(?<![\d,.])(?:19[5-9]\d|20[0-4]\d)(?![\d,.]\d)")
-_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“«(¶A-ZА-ЯЁӢӮҶҒҚҲ])|\n\s*\n")
+# A plural people noun right after a number that could be a year (one word may stand between,
+# not "year" itself): the number counts them. Plural, since "the 2015 migrant crisis" does not.
+_YEAR_COUNT = re.compile(
+    r"\s+(?:(?!(?:years?|год\w*|сол\w*)(?!\w))[^\W\d]+\s+)?"
+    r"(?:migrants|citizens|people|persons|tajiks|workers|foreigners|nationals|individuals|"
+    r"residents|мигрант(?:ов|ам|ами|ах|ы)|граждан(?:е|ам|ами|ах)?|человек|таджик(?:ов|ам|и)|"
+    r"иностран(?:цев|цам|цы)|работник(?:ов|ам|и)|муҳоҷир\w+|нафар\w*|шаҳрванд\w+)(?!\w)",
+    re.IGNORECASE)
+_YEAR_BEFORE = re.compile(rf"(?:(?<!\w)(?:in|by|since|from|until|till|of|year|в|во|с|со|до|от|"
+                          rf"к|по|за|дар|аз|то|соли|ба)|{_MONTH})\s+$", re.IGNORECASE)
+# A year that is a starting point ("the highest figure since 2015", "с 2015 года", "аз соли
+# 2015") is not the year a figure refers to.
+_SINCE_BEFORE = re.compile(r"(?<!\w)(?:since|from|с|со|аз(?:\s+соли)?)\s+$", re.IGNORECASE)
+# Sentences end at a terminal mark before a capital, at a blank line, and before a line that
+# is only a date ("Headline\n19 ноября 2026 г.\nText"), when the line before it ends without
+# punctuation: a headline. Text extracted from a PDF wraps lines mid-sentence ("Order No 1666
+# of 19 December\n2012” dated ..."), so a line that merely begins with a number does not.
+_DATE_LINE = (rf"[ \t]*(?:\d{{1,2}}\.\d{{1,2}}\.\d{{4}}|\d{{1,2}}[ \t]+(?:{_MONTH})[ \t]+\d{{4}}|"
+              rf"(?:{_MONTH_EN})\.?[ \t]+\d{{1,2}},?[ \t]+\d{{4}})"
+              r"(?:[ \t]*(?:г\.|года|сол)|[ \t,]+\d{1,2}:\d{2})?[ \t.]*(?:\n|$)")
+_SENTENCE = re.compile(r"(?<=[.!?…])\s+(?=[\"“«(¶A-ZА-ЯЁӢӮҶҒҚҲ])|\n\s*\n"
+                       rf"|\n(?<=[^\s.!?…:;,]\n)(?={_DATE_LINE})")
 _DIGIT = re.compile(r"\d")   # what _NUM needs, in the same (Unicode) sense
 _CLAUSE = re.compile(r";|,\s+(?:but|while|whereas|а|но|однако|вале|аммо)\s", re.IGNORECASE)
 
@@ -144,13 +210,15 @@ _CLAUSE = re.compile(r";|,\s+(?:but|while|whereas|а|но|однако|вале|
 # call, and the figures of an article make ~80 such calls.
 _SEP_RE = re.compile(_SEP)
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
+_CYRILLIC = re.compile(r"[а-яёӣӯҷғқҳ]", re.IGNORECASE)
 _UNITS = [(unit, re.compile(pattern, re.IGNORECASE)) for unit, pattern in _CURRENCY_AFTER]
 _FACTORS = [(factor, re.compile(pattern, re.IGNORECASE)) for factor, pattern in _MULTIPLIERS]
 
 
-def _number(text: str) -> float:
+def _number(text: str, decimal_comma: bool = False) -> float:
+    """"1,250" is 1250, or 1.25 where the comma is the decimal separator (decimal_comma)."""
     t = _SEP_RE.sub("", text)
-    if _THOUSANDS.fullmatch(t):
+    if _THOUSANDS.fullmatch(t) and not (decimal_comma and t.count(",") == 1):
         return float(t.replace(",", ""))
     return float(t.replace(",", "."))
 
@@ -161,16 +229,28 @@ def _factor(word: str | None) -> float:
 
 def _values(m: re.Match[str]) -> tuple[float, float | None]:
     """The value and the upper end of a range (lower end first), multiplied. The smaller part
-    of a compound ("4 миллиарду 870 миллион") belongs to the number it follows."""
-    num, num2, mult, num3, mult2 = m.group("num", "num2", "mult", "num3", "mult2")
-    if not (num2 or mult):   # most figures
+    of a compound ("4 миллиарду 870 миллион") belongs to the number it follows; one as large
+    ends a range ("between 1 million and 2 million"). Before a Russian or Tajik multiplier
+    the comma is a decimal one: "1,250 млрд" is 1.25e9 (in English "1,250 million" is 1.25e9
+    too, as 1250 millions)."""
+    num, num2, mult, num3, mult2, mult3 = m.group("num", "num2", "mult", "num3", "mult2",
+                                                  "mult3")
+    if not (num2 or mult or mult3):   # most figures
         return _number(num), None
     factor = _factor(mult)
-    value = _number(num) * factor
-    high = _number(num2) * factor if num2 else None
-    if num3 and (part := _factor(mult2)) < factor:
-        extra = _number(num3) * part
-        value, high = (value + extra, None) if high is None else (value, high + extra)
+    comma = mult is not None and _CYRILLIC.match(mult) is not None
+    value = _number(num, comma) * factor
+    high = _number(num2, comma) * factor if num2 else None
+    if num3:
+        extra = _number(num3) * (part := _factor(mult2))
+        if part < factor:
+            value, high = (value + extra, None) if high is None else (value, high + extra)
+        elif high is None and (m.group("from") is not None or m.group("between") is not None):
+            high = extra
+    if mult3 and high is None:
+        num4 = m.group("num4")
+        high = (_number(num4, _CYRILLIC.match(mult3) is not None) if num4 else 1.0) \
+            * _factor(mult3)
     if high is not None and high < value:   # "cut from 600,000 to 500,000"
         return high, value
     return value, high
@@ -207,10 +287,13 @@ def _counting_words(text: str) -> tuple[tuple[str, int, int], ...]:
     return tuple(hit for hits in found for hit in hits)
 
 
-def _nearest(sentence: str, start: int, end: int) -> tuple[str | None, int]:
+def _nearest(sentence: str, start: int, end: int, skip: str | None = None
+             ) -> tuple[str | None, int]:
     """The counting word nearest the number; a specific one is preferred to 'migrants'."""
     best: tuple[str | None, int] = (None, 10**6)
     for key, m_start, m_end in _counting_words(sentence):
+        if key == skip:
+            continue
         distance = start - m_end if m_end <= start else max(0, m_start - end)
         generic, best_generic = key == "migrants", best[0] in (None, "migrants")
         if (generic == best_generic and distance < best[1]) or (
@@ -225,22 +308,47 @@ def _clause_bounds(sentence: str) -> tuple[int, ...]:
     return (0, *(m.end() for m in _CLAUSE.finditer(sentence)), len(sentence))
 
 
-def _counted(sentence: str, start: int, end: int) -> tuple[str | None, int]:
+def _counted(sentence: str, start: int, end: int, unit: str | None = None
+             ) -> tuple[str | None, int]:
     """What the number counts: looked for in its clause first ("17,000 deported in 2005,
-    but only 6,100 in 2006": the second clause names nothing, so the sentence decides)."""
+    but only 6,100 in 2006": the second clause names nothing, so the sentence decides).
+    Construction counts people working in it, or their share: not an amount of money
+    ("25,000 roubles; in winter, when construction slows"), nor a share of money ("70
+    percent of the funds are spent on ... home construction")."""
+    skip = "construction" if unit not in (None, "people", "percent") or (
+        unit == "percent" and _MONEY_AFTER.match(sentence, end) is not None) else None
     bounds = _clause_bounds(sentence)
     lo = max(b for b in bounds if b <= start)
     hi = min((b for b in bounds if b >= end), default=len(sentence))
-    key, distance = _nearest(sentence[lo:hi], start - lo, end - lo)
-    return _nearest(sentence, start, end) if key is None else (key, distance)
+    key, distance = _nearest(sentence[lo:hi], start - lo, end - lo, skip)
+    return _nearest(sentence, start, end, skip) if key is None else (key, distance)
+
+
+@functools.lru_cache(maxsize=64)
+def _years(sentence: str) -> tuple[tuple[int, int], ...]:
+    """The years of a sentence as (position, year), starting points ("since 2015") left out
+    (cached: a sentence's figures share them)."""
+    return tuple((m.start(), int(m.group())) for m in _YEAR.finditer(sentence)
+                 if not _SINCE_BEFORE.search(sentence, max(0, m.start() - 12), m.start()))
 
 
 def _year(sentence: str, start: int, end: int) -> int | None:
-    years = [(m.start(), int(m.group())) for m in _YEAR.finditer(sentence)
-             if not start <= m.start() < end]
-    after = [y for pos, y in years if pos >= end]
-    before = [y for pos, y in years if pos < start]
-    return after[0] if after else (before[-1] if before else None)
+    """The first year after the number, else the last before it: in the number's clause
+    first ("In 2022, 120,000 were deported; in 2023, 150,000"), then in its sentence."""
+    years = _years(sentence)
+    if not years:
+        return None
+    bounds = _clause_bounds(sentence)
+    lo = max(b for b in bounds if b <= start)
+    hi = min((b for b in bounds if b >= end), default=len(sentence))
+    for first, last in ((lo, hi), (0, len(sentence))):
+        after = [y for pos, y in years if end <= pos < last]
+        if after:
+            return after[0]
+        before = [y for pos, y in years if first <= pos < start]
+        if before:
+            return before[-1]
+    return None
 
 
 def _is_date(sentence: str, start: int, end: int, value: float, high: float | None) -> bool:
@@ -252,19 +360,34 @@ def _is_date(sentence: str, start: int, end: int, value: float, high: float | No
                 or _MONTH_BEFORE.search(sentence, max(0, start - 12), start))
 
 
-def _small_or_years(m: re.Match[str], value: float, high: float | None) -> bool:
-    """A number without a unit too small to be a count, or a year or a span of years."""
-    return value < 10 or (not m.group("mult") and _YEAR.fullmatch(m.group("num")) is not None
-                          and (high is None or _YEAR.fullmatch(m.group("num2")) is not None))
+def _small_or_years(sentence: str, m: re.Match[str], value: float, high: float | None) -> bool:
+    """A number without a unit too small to be a count, or a year or a span of years. A
+    number that could be a year but that a plural people noun follows ("detained 2000
+    migrants", "2000 Tajik migrants", "2000 мигрантов") is a count, unless a word that
+    introduces a year stands before it ("In 2019 migrants sent", "соли 2000 муҳоҷирон",
+    "Since February 2025 foreigners who")."""
+    if value < 10:
+        return True
+    if m.group("mult") or _YEAR.fullmatch(m.group("num")) is None \
+            or (high is not None and _YEAR.fullmatch(m.group("num2")) is None):
+        return False
+    return high is not None or _YEAR_COUNT.match(sentence, m.end()) is None \
+        or _YEAR_BEFORE.search(sentence, max(0, m.start() - 12), m.start()) is not None
 
 
 def _not_people(sentence: str, m: re.Match[str], value: float, high: float | None) -> bool:
     """A number without a unit that the people rules of extract_figures would count, but that
     counts something else: a day, things ("30 дней", "40 Russian regions", "212 парванда"),
-    or the start of a span ("20 to 30 percent"). Asked only of those numbers: most are not."""
-    return _is_date(sentence, m.start(), m.end(), value, high) \
-        or _SPAN_START.match(sentence, m.end()) is not None \
-        or _THINGS_AFTER.match(sentence, m.end()) is not None
+    the start of a span ("20 to 30 percent"), a legal provision, an ordinal, an age, or a part
+    of a token such as a URL. Asked only of those numbers: most are not."""
+    start, end = m.start(), m.end()
+    return _is_date(sentence, start, end, value, high) \
+        or _SPAN_START.match(sentence, end) is not None \
+        or _THINGS_AFTER.match(sentence, end) is not None \
+        or _NOT_A_COUNT_AFTER.match(sentence, end) is not None \
+        or _NOT_A_COUNT_BEFORE.search(sentence, max(0, start - 40), start) is not None \
+        or (value <= 120 and high is None and sentence.startswith(",", end)
+            and _NAME_BEFORE.search(sentence, max(0, start - 40), start) is not None)
 
 
 def figure_matches(sentence: str) -> Iterator[re.Match[str]]:
@@ -290,37 +413,67 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
         if not sentence or not _DIGIT.search(sentence):   # most: no number, so no figure
             continue
         flat = " ".join(sentence.split())
+        # Where the sentence's last figure ended, when it counts people (its people noun
+        # included: "63,000 Tajik migrants were legalized in 2006, and more than 200,000 in
+        # 2007"), and what it counts.
+        last_end, last_counted = -1, None
         for m in figure_matches(flat):
-            if m.start() > 0 and (flat[m.start() - 1].isalnum() or flat[m.start() - 1] in "¶#№"):
+            # Part of a token ("A320", "COVID-19", ".../migrants-2023-41300"), not a figure; a
+            # minus sign or a dash after a space is not.
+            if m.start() > 0 and ((prev := flat[m.start() - 1]).isalnum() or prev in "¶#№"
+                                  or (prev in "-‐/_" and m.start() > 1
+                                      and flat[m.start() - 2].isalnum())):
                 continue
             value, high = _values(m)
             unit = _unit(m.group("cur") or m.group("cur2"), m.group("after"))
-            if unit is None and _small_or_years(m, value, high):
+            if unit is None and _small_or_years(flat, m, value, high):
                 continue
-            counted, distance = _counted(flat, m.start(), m.end())
+            counted, distance = _counted(flat, m.start(), m.end(), unit)
+            end = m.end()
             if unit is None:
-                # "deported 17,000 in 2005, but only 6,100 in 2006": a number right after a
-                # count of people in the same sentence counts the same thing.
-                last = out[-1] if out and out[-1].sentence == flat[:1000] else None
-                parallel = last is not None and last.unit == "people" \
-                    and m.start() - flat.find(last.raw) < 80
-                if _PEOPLE_AFTER.match(flat, m.end()) or (counted and distance <= _NEAR):
+                if people := _PEOPLE_AFTER.match(flat, end):
+                    unit, end = "people", people.end()
+                    # "10 million labor migrants from different countries ..., and only less
+                    # than 10 percent of them have legal status": a count of migrants, unless
+                    # a specific counting word stands close to them.
+                    if counted not in (None, "migrants") and distance > _PREFER + end - m.end() \
+                            and _MIGRANT_NOUN.search(flat, m.end(), end):
+                        counted = "migrants"
+                elif counted and distance <= _NEAR:
                     unit = "people"
-                elif parallel and last is not None:
-                    unit, counted = "people", last.counted
+                elif last_end >= 0 and m.start() - last_end < 80:
+                    # "deported 17,000 in 2005, but only 6,100 in 2006": a number right after
+                    # a count of people in the same sentence counts the same thing.
+                    unit, counted = "people", last_counted
                 else:
                     continue
                 if _not_people(flat, m, value, high):
                     continue
+            last_end, last_counted = (end, counted) if unit == "people" else (-1, None)
             out.append(Figure(value=value, value_high=high, unit=unit, counted=counted,
                               year=_year(flat, m.start(), m.end()), raw=m.group().strip(),
                               sentence=flat[:1000]))
     return tuple(out)
 
 
+def _same(f: Figure) -> tuple[str, str, str]:
+    """What makes two figures the same claim ("$4.87 billion", "US$4.87 billion", "4,87 млрд
+    долларов"), to 6 significant digits: "4 миллиарду 870 миллион" adds up to 4.87e9 only
+    about."""
+    return f"{f.value:.6g}", f"{f.value_high:.6g}" if f.value_high is not None else "", f.unit
+
+
 def figures_of(title: str | None, text: str) -> tuple[Figure, ...]:
     """An article's figures, headline first. Extracted text often begins with the headline
-    already: prepended again, its figures would be stored twice."""
-    if not title or headline_end(title, text):
+    already: prepended again, its figures would be stored twice. A headline figure that the
+    body states again ("$4.87 billion" in the title, "US$4.87 billion" in the lead) is
+    dropped: the body's sentence has the context (year, what is counted)."""
+    if not title:
         return extract_figures(text)
-    return extract_figures(f"{title}\n\n{text}")
+    end = headline_end(title, text)
+    head = extract_figures(text[:end] if end else title)
+    body = extract_figures(text[end:])
+    if not head:
+        return body
+    stated = {_same(f) for f in body}
+    return tuple(f for f in head if _same(f) not in stated) + body
