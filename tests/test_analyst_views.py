@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -86,3 +87,16 @@ def test_topic_daily_days_do_not_move_with_the_session_time_zone(tmp_path: Path)
         con.execute(f"SET TimeZone = '{zone}'")
         days.append(con.execute("SELECT day FROM topic_daily").fetchall())
     assert days == [[(date(2026, 12, 3),)]] * 3
+
+
+def test_fetched_at_is_when_the_writer_stored_the_article_not_when_it_was_built(
+        tmp_path: Path) -> None:
+    """A digest composed while a run's articles wait for the writer starts the next digest's
+    window after them: stamped when built, they were never in any digest."""
+    con = memory_warehouse(tmp_path)
+    built = article("Entry bans lifted for 4,200 Tajiks", BAN * 2, "https://a.org/1", "aaa")
+    time.sleep(0.05)    # the digest of this moment is composed here
+    composed = datetime.now(UTC)
+    store.store_seeds(con, [built], 0.5, 4)
+    [(fetched_at,)] = con.execute("SELECT fetched_at FROM articles").fetchall()
+    assert fetched_at >= composed

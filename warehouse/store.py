@@ -239,8 +239,12 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
     pairs = list(zip(fresh, ids, strict=True))
     stored: dict[str, StoredArticle] = {}
     rows: list[tuple] = []
+    # Stamped here, under the writer's lock, not when the page was built: a digest composed
+    # between the two would otherwise start its successor's window after an article it never
+    # saw (digests take what was stored since the last one delivered).
+    stored_at = now()
     for i, (art, doc_id) in enumerate(pairs):
-        fetched_at = art.fetched_at or now()
+        fetched_at = art.fetched_at or stored_at
         original, similarity = finder.original(i)
         finder.added(i, doc_id, original if original is not None else doc_id,
                      art.published_at or fetched_at)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
-from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.stages import dedup
@@ -46,7 +45,7 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         text=text, lang=lang, lang_confidence=confidence,
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.text_bands(normalised, shingle_size),
-        is_seed=is_seed, fetched_at=datetime.now(UTC), raw_html=raw_html,
+        is_seed=is_seed, raw_html=raw_html,   # fetched_at: stamped by the writer
         figures=figures_of(title, text),
         topic_hits=matcher(topics).hits(title, text) if topics else None)
 

@@ -85,7 +85,7 @@ class Article:
     n_words: int
     bands: tuple[int, ...] = field(repr=False, default=())
     is_seed: bool = False
-    fetched_at: datetime | None = None
+    fetched_at: datetime | None = None   # None: when the writer stores it (warehouse/store.py)
     raw_html: RawHtml | None = field(repr=False, default=None)   # None: not kept
     # Found where the article is built (in a worker, when there are workers), not by the
     # single writer; None = not extracted yet (the writer extracts them).
