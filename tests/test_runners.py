@@ -3,6 +3,7 @@ Dask cluster of two worker processes stores the same articles, topics and duplic
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -248,3 +249,54 @@ def test_the_worker_pipes_hold_a_whole_batch_of_pages() -> None:
             assert fcntl.fcntl(pipe.fileno(), 1032) >= _PIPE_BYTES   # F_GETPIPE_SZ
     finally:
         pool.close()
+
+
+KILLED_RUN = """
+import os, sys, time
+from flows.replica.server import SITE
+from flows.runners import _ProcessPool
+from flows.stages.models import FeedItem, FetchEvent
+from flows.stages.page import BuildSpec, PageJob
+
+page = next(SITE.glob("eurasianet/*.html")).read_bytes()
+job = PageJob("https://e.org/a", FeedItem("https://e.org/a"), "https://e.org/a", page,
+              "text/html; charset=utf-8", FetchEvent("e", "page", "https://e.org/a", "ok"))
+pool = _ProcessPool(2)
+pool.submit(BuildSpec("e", "en"), [job]).result()
+pool.submit(BuildSpec("e", "en"), [job] * 2000)   # busy when the run is killed
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_workers_of_a_killed_run_stop_too(tmp_path: Path) -> None:
+    """SIGKILL to the run's process (the OOM killer, `timeout -s KILL`): its worker
+    processes, the fork server and the resource tracker go too, instead of waiting for ever
+    on pipes whose write ends they hold themselves."""
+    import signal
+    import subprocess
+    import sys
+
+    from flows.procs import descendants
+    from tests.conftest import ROOT
+
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN], cwd=ROOT, text=True,
+                           stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    below: list[int] = []
+    try:
+        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+        below = [p for p in descendants(run.pid) if p != run.pid]
+        assert len(below) >= 3, below   # fork server, two workers (and the resource tracker)
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        deadline = time.monotonic() + 20
+        while (alive := [p for p in below if Path(f"/proc/{p}").exists()
+                         and "Z" not in Path(f"/proc/{p}/stat").read_text().split()[2]]):
+            assert time.monotonic() < deadline, f"still running after the run was killed: {alive}"
+            time.sleep(0.2)
+    finally:   # what a failure left running
+        for p in below + descendants(run.pid):
+            with contextlib.suppress(OSError):
+                os.kill(p, signal.SIGKILL)
+        run.kill()
+        run.wait()
