@@ -210,6 +210,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from warehouse.db import migrate, opened
+
+    with opened(_db(args), migrate_schema=False) as con:
+        applied = migrate(con)
+    print(f"{_db(args)}: " + (f"applied {', '.join(applied)}" if applied else
+                               "schema up to date") + "; views re-created")
+    return 0
+
+
 def cmd_health(args: argparse.Namespace) -> int:
     from flows.serve import health
 
@@ -259,6 +269,9 @@ def parser() -> argparse.ArgumentParser:
     add("health", "Health check for a container: the warehouse is readable and the Prefect "
         "API answers (PREFECT_API_URL, else that of the serve running for the warehouse).",
         False).set_defaults(func=cmd_health)
+    add("migrate", "Bring the warehouse's schema and views up to date with this migwatch "
+        "(every writing command does it first; read-only ones try).", False).set_defaults(
+        func=cmd_migrate)
     sp = add("export", "Write the analyst views as Parquet, partitioned by month where dated.",
              False)
     sp.add_argument("--parquet", metavar="DIR", required=True, help="output folder")
@@ -291,6 +304,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        db = sys.modules.get("warehouse.db")   # imported by every command that opens one
+        if db is not None and isinstance(exc, db.OutdatedWarehouse):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
     finally:
         if argv is None:
             _about_to_exit()

@@ -213,3 +213,77 @@ def test_a_batch_registers_while_another_thread_opens_the_same_file(tmp_path: Pa
     assert errors == []
     with wdb.opened(path, read_only=True) as con:
         assert con.execute("SELECT count(*) FROM t").fetchone() == (rounds,)
+
+
+def _old_warehouse(path: Path) -> None:
+    """A warehouse as the first release left it: migration 0001 only, one article."""
+    first = wdb.migrations()[0]
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_migration (version INTEGER PRIMARY KEY, "
+                "name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)")
+    con.execute(first[2].read_text("utf-8"))
+    con.execute("INSERT INTO schema_migration VALUES (?, ?, now())", [first[0], first[1]])
+    con.close()
+
+
+def test_a_read_only_command_upgrades_a_warehouse_of_an_older_release(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`migwatch sql` / `status` / `export` after an upgrade, before any ingest: the file is
+    brought up to date (as a writer would) instead of failing on missing tables and views."""
+    from flows.cli import main
+
+    path = tmp_path / "old.duckdb"
+    _old_warehouse(path)
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert len(wdb.pending_migrations(con)) == len(wdb.migrations()) - 1
+    assert main(["sql", "select count(*) as n, count(is_lead) from articles",
+                 "--db", str(path)]) == 0
+    assert "n" in capsys.readouterr().out
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert wdb.pending_migrations(con) == []
+
+
+def test_views_of_an_older_release_are_replaced_for_the_reader_without_writing(
+        tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    wdb.connect(path).close()
+    with duckdb.connect(str(path)) as con:   # as an older release defined `articles`
+        con.execute("CREATE OR REPLACE VIEW articles AS SELECT id, source FROM doc")
+        con.execute("UPDATE view_version SET fingerprint = 'older'")
+    with wdb.opened(path, read_only=True) as con:
+        assert con.execute("SELECT count(is_lead) FROM articles").fetchall() == [(0,)]
+    with duckdb.connect(str(path), read_only=True) as con:   # nothing was written
+        assert con.execute("SELECT fingerprint FROM view_version").fetchall() == [("older",)]
+        with pytest.raises(duckdb.BinderException):
+            con.execute("SELECT is_lead FROM articles")
+    wdb.connect(path).close()    # the next writer re-creates them
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT fingerprint FROM view_version").fetchall() == [
+            (wdb.views_fingerprint(),)]
+
+
+def test_an_old_warehouse_that_cannot_be_upgraded_now_says_what_to_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Another process reads it (so nobody may write), or the file is not writable: exit 2
+    with the command that upgrades it, not a traceback about a missing table."""
+    from flows.cli import main
+
+    path = tmp_path / "old.duckdb"
+    _old_warehouse(path)
+    monkeypatch.setenv("MIGWATCH_LOCK_WAIT", "0.5")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"c = duckdb.connect({str(path)!r}, read_only=True)\nprint('open', flush=True)\n"
+         "time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        assert main(["status", "--db", str(path)]) == 2
+    finally:
+        holder.kill()
+        holder.wait()
+    err = capsys.readouterr().err
+    assert "written by an older migwatch" in err and f"migwatch migrate --db {path}" in err
+    assert main(["migrate", "--db", str(path)]) == 0
+    assert "applied 0002_" in capsys.readouterr().out
+    assert main(["status", "--db", str(path)]) in (0, 3)

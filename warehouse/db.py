@@ -7,6 +7,7 @@ are re-created after every migration pass so that their definitions always match
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -64,15 +65,77 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+def _view_texts() -> list[str]:
+    return [path.read_text(encoding="utf-8") for path in sorted(VIEWS.glob("*.sql"))]
+
+
+def views_fingerprint() -> str:
+    """Which definitions of the analyst views this code has."""
+    return hashlib.sha1("\0".join(_view_texts()).encode("utf-8")).hexdigest()[:16]
+
+
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """Re-create the analyst views, noting which definitions they are (table view_version),
+    so that a reader can tell views written by an older migwatch."""
     con.execute("BEGIN TRANSACTION")
     try:
-        for path in sorted(VIEWS.glob("*.sql")):
-            con.execute(path.read_text(encoding="utf-8"))
+        for text in _view_texts():
+            con.execute(text)
+        con.execute("CREATE TABLE IF NOT EXISTS view_version (fingerprint VARCHAR NOT NULL)")
+        con.execute("DELETE FROM view_version")
+        con.execute("INSERT INTO view_version VALUES (?)", [views_fingerprint()])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
+
+
+class OutdatedWarehouse(duckdb.Error):
+    """The warehouse was written by an older migwatch, and a reader could not upgrade it."""
+
+
+def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The migrations this code has that the warehouse has not applied."""
+    try:
+        done = {r[0] for r in con.execute("SELECT version FROM schema_migration").fetchall()}
+    except duckdb.CatalogException:
+        done = set()
+    return [f"{version:04d}_{name}" for version, name, _ in migrations() if version not in done]
+
+
+def _views_current(con: duckdb.DuckDBPyConnection) -> bool:
+    try:
+        rows = con.execute("SELECT max(fingerprint) FROM view_version").fetchall()
+    except duckdb.CatalogException:
+        return False
+    return rows == [(views_fingerprint(),)]
+
+
+def _as_current(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection on a warehouse that this code's schema and views describe.
+
+    Read-only commands (sql, status, export, health) used to fail on a warehouse written by
+    an older migwatch until a writer had run: missing tables, views without their new
+    columns. Views out of date are replaced, for this connection only, by temporary ones of
+    the current definitions (nothing is written). Migrations pending need a writer: the file
+    is upgraded now, if it can be opened for writing within a few seconds (the upgrade any
+    writer does first), else the reader is told what to run."""
+    pending = pending_migrations(con)
+    if pending:
+        con.close()
+        try:
+            with opened(path, retry_seconds=min(lock_wait(), 10.0)):
+                pass   # a writer's open applies the migrations and re-creates the views
+        except (duckdb.Error, OSError) as exc:
+            raise OutdatedWarehouse(
+                f"{path} was written by an older migwatch: {len(pending)} schema migrations "
+                f"to apply ({pending[0]} first), and it cannot be upgraded now ({exc}). Run "
+                f"`migwatch migrate --db {path}` where the file is writable.") from exc
+        return connect(path, read_only=True, retry_seconds=0)
+    if not _views_current(con):
+        for text in _view_texts():
+            con.execute(text.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
+    return con
 
 
 def memory_limit() -> str:
@@ -142,6 +205,8 @@ def connect(path: Path | str, read_only: bool = False, retry_seconds: float | No
     con.execute("SET enable_progress_bar = false")
     if not read_only and migrate_schema:
         migrate(con)
+    elif read_only:
+        con = _as_current(con, path)
     return con
 
 
