@@ -1,7 +1,17 @@
 """One outlet, one run: discover links (feeds, sitemaps, listing pages), fetch the pages not
 seen before (in parallel, within the politeness gate), build Articles (here, or in worker
 processes: `flows/stages/page.py`). Pages neither stored nor remembered as rejected count as
-not seen: a page without article text and a dead link (`is_dead`) are remembered.
+not seen: a page without article text and a dead link (`is_dead`) are remembered. A stored
+page is known by its own canonical URL and by the canonical URL of every feed link that led
+to it (table url_alias, written by warehouse/store.py), so a page whose <link rel=canonical>
+differs from the feed's link is not fetched again either.
+
+`[fetch] max_articles_per_source` caps the pages fetched per outlet and run, counted among the
+new links only (known ones are dropped first): the newest by the date their feed or sitemap
+gives, then the undated ones in the order announced (`_this_run`). A feed or sitemap that
+announced a new link left for later keeps no validators from this run, so the next run reads
+it in full again and takes the next N: a backlog drains N a run, and only then does the feed
+cost a 304.
 
 Plain functions (no Prefect): `flows/tasks.py` wraps them. The HTTP client, the shared crawl
 state and the "is this URL known?" lookup are passed in, so tests drive this against local
@@ -13,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +53,9 @@ class Discovery:
     ok: int
     errors: list[str]
     states: list[FeedState]
+    # canonical URL -> the feeds, sitemaps and listing pages that announced it (their URLs,
+    # as in FeedState.url): whose validators not to keep when it is left for a later run
+    listed_by: dict[str, set[str]] = field(default_factory=dict)
 
 
 def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
@@ -74,7 +87,9 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
         d.events.append(event(source.key, kind, res, reason=f"{len(items)} links"))
         d.states.append(FeedState(res.url, res.etag, res.last_modified, children))
         for item in items:
-            d.items.setdefault(canonical_url(item.url), item)
+            canon = canonical_url(item.url)
+            d.items.setdefault(canon, item)
+            d.listed_by.setdefault(canon, set()).add(res.url)
 
     for url in source.feeds:
         res = get(url, "feed")
@@ -232,6 +247,24 @@ def _fetch_and_build(client: httpx.Client, source: Source, settings: Settings, c
     return pages
 
 
+def _this_run(new: list[str], items: dict[str, FeedItem], cap: int) -> list[str]:
+    """The new links to fetch this run, at most `cap`, in the order announced: the newest by
+    their feed's or sitemap's date, then the undated ones in the order announced (a feed
+    usually lists its newest first, a news sitemap often its oldest). The rest are left for
+    the next runs, which take the next newest: a backlog drains `cap` a run, newest first."""
+    if len(new) <= cap:
+        return new
+
+    def newest_first(k: int) -> tuple[bool, float, int]:
+        when = items[new[k]].published_at
+        if when is None:
+            return (True, 0.0, k)
+        return (False, -(when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp(), k)
+
+    chosen = set(sorted(range(len(new)), key=newest_first)[:cap])
+    return [c for k, c in enumerate(new) if k in chosen]
+
+
 def harvest_source(client: httpx.Client, source: Source, settings: Settings,
                    is_known: KnownLookup, crawl: Crawl | None = None,
                    submit: SubmitBatch | None = None, batch_size: int = 8,
@@ -240,18 +273,28 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
 
     Pages are built in the fetching threads, or, given `submit`, sent to workers in batches
     of `batch_size` as they arrive; either way they come back in feed order, so the result
-    does not depend on where they were built."""
+    does not depend on where they were built.
+
+    Known links are dropped before `[fetch] max_articles_per_source` is applied, so the cap
+    counts new pages only (`_this_run` picks which); a feed, sitemap or listing page that
+    announced a new link left for a later run does not have its validators kept, so the next
+    run reads it in full and goes on with the backlog rather than getting a 304."""
     crawl = crawl or Crawl.for_settings(settings.fetch)
     d = discover(client, source, settings, crawl)
-    candidates = list(d.items)[: settings.fetch.max_articles_per_source]
-    known = is_known(candidates) if candidates else set()
-    todo = [c for c in candidates if c not in known]
+    announced = list(d.items)
+    known = is_known(announced) if announced else set()
+    new = [c for c in announced if c not in known]
+    todo = _this_run(new, d.items, settings.fetch.max_articles_per_source)
+    taken = set(todo)
+    unread = {u for c in new if c not in taken for u in d.listed_by.get(c, ())}
     pages = (_fetch_and_build(client, source, settings, crawl, [(c, d.items[c]) for c in todo],
                               submit, batch_size, warm) if todo else [])
     events = d.events + [e for p in pages
                          for e in (*p.events, *((p.built.event,) if p.built else ()))]
+    # Every article built, in feed order, those whose page names the same canonical URL as
+    # an earlier one's too: the writer stores the first and remembers the others' links as
+    # aliases of it (warehouse/store.py), so they are not fetched again either.
     articles = [p.built.article for p in pages if p.built and p.built.article]
-    unique = list({a.canonical_url: a for a in reversed(articles)}.values())[::-1]
     error = "; ".join(d.errors) or None
     if d.ok == 0 and not error:
         error = "nothing to read: no feeds, sitemaps or listings configured"
@@ -259,15 +302,17 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     # Dead links are remembered with the batch (rejected_url), not asked again for days, so
     # they say nothing about the outlet: it has failed when every page it tried failed and at least
     # one of them may work next time (all timing out, say). Only those keep the validators
-    # from being saved: the feed must be read again for them to be retried.
+    # from being saved: the feed must be read again for them to be retried. So do the new
+    # links left for a later run by max_articles_per_source, for the feeds that listed them.
     retry = [p for p in pages if p.failed and p.dead is None]
     if retry and failed == len(pages) and not error:
         first = next(e for e in retry[0].events if e.kind == "page")
         error = f"all {failed} new pages failed, e.g. {first.url}: {first.reason}"
-    return Harvest(source=source.key, name=source.name, articles=tuple(unique),
+    return Harvest(source=source.key, name=source.name, articles=tuple(articles),
                    events=tuple(events),
                    rejected=tuple(r for p in pages if (r := p.rejected) is not None),
                    feeds_ok=d.ok, feeds_failed=len(d.errors),
                    pages_fetched=sum(1 for p in pages if p.built),
                    pages_failed=failed, error=error,
-                   feed_states=tuple(d.states) if not retry else ())
+                   feed_states=() if retry else tuple(s for s in d.states
+                                                      if s.url not in unread))

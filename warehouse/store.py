@@ -32,6 +32,7 @@ DOC_COLUMNS = ("id", "source", "url", "canonical_url", "title", "author", "publi
                "is_seed", "duplicate_of", "similarity", "run_id")
 FIGURE_COLUMNS = ("doc_id", "seq", "value", "value_high", "unit", "counted", "year", "raw",
                   "sentence")
+ALIAS_COLUMNS = ("canonical_url", "doc_id")
 FETCH_EVENT_COLUMNS = ("source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",
                        "elapsed_ms", "logged_at")   # and run_id, the same for every row
 
@@ -194,12 +195,16 @@ def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
                include_rejected: bool = True,
                retry_rejected_days: float = 0) -> set[str]:
     """Which of these canonical URLs are stored or (unless told otherwise) were rejected
-    before: not fetched again. Rejected (table rejected_url): a page that gave no article, or
-    a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...); one rejected
-    more than `retry_rejected_days` ago is asked again (0: never)."""
+    before: not fetched again. Stored: a document's own canonical URL, or an alias of one
+    (table url_alias: the canonical URL of a feed link that led to a page whose canonical URL
+    differs, see `insert_articles`). Rejected (table rejected_url): a page that gave no
+    article, or a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...);
+    one rejected more than `retry_rejected_days` ago is asked again (0: never)."""
     if not canonical:
         return set()
-    query = "SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
+    query = ("SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
+             " UNION SELECT canonical_url FROM url_alias"
+             " WHERE canonical_url IN (SELECT unnest($urls))")
     params: dict[str, Any] = {"urls": list(canonical)}
     if include_rejected:
         query += (" UNION SELECT canonical_url FROM rejected_url"
@@ -211,26 +216,51 @@ def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
     return {r[0] for r in rows}
 
 
+def _stored_ids(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> dict[str, int]:
+    """The stored document each of these canonical URLs names, by its own canonical URL or
+    else by an alias (url_alias): one statement."""
+    rows = con.execute(
+        "SELECT canonical_url, id, 0 AS alias FROM doc WHERE canonical_url IN "
+        "(SELECT unnest($urls)) UNION ALL SELECT canonical_url, doc_id, 1 FROM url_alias "
+        "WHERE canonical_url IN (SELECT unnest($urls)) ORDER BY alias",
+        {"urls": canonical}).fetchall()
+    found: dict[str, int] = {}
+    for url, doc_id, _alias in rows:
+        found.setdefault(url, int(doc_id))
+    return found
+
+
 def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
                     run_id: str | None, threshold: float, shingle_size: int,
                     window_days: int | None = None) -> list[StoredArticle | None]:
     """Insert a batch of articles in order, each with its bands and figures; None for an
-    article whose canonical URL is already stored (or earlier in the batch). Call inside a
-    transaction; tag afterwards with `apply_topics`. `window_days`: see
-    DedupSettings.window_days.
+    article whose canonical URL is already stored (or earlier in the batch), as a document's
+    own or as an alias (url_alias). Call inside a transaction; tag afterwards with
+    `apply_topics`. `window_days`: see DedupSettings.window_days.
+
+    Aliases: when the canonical form of the link an article was fetched from (`canonical_url
+    (art.url)`, what flows/harvest.py asks `known_urls` about) is not its canonical URL (the
+    page's <link rel=canonical>), the link is remembered in url_alias as naming the stored
+    document: the one inserted here, or the one already stored when the article is dropped
+    as its URL copy. The next run then does not fetch that link again. A link already known
+    (a document's or an alias) is left as it is.
 
     Copies are looked for among stored documents once for the whole batch (see
     warehouse/copies.py), and the rows are written with one statement per table: DuckDB
-    spends about a millisecond on each statement, which per article was most of the cost.
+    spends about a millisecond on each statement, which per article was most of the cost
+    (the aliases too: one statement for the batch, none when no link differs).
     """
-    urls = [a.canonical_url for a in batch]
-    seen = known_urls(con, urls, include_rejected=False)
+    links = [canonical_url(a.url) for a in batch]
+    have = _stored_ids(con, list({u for a, link in zip(batch, links, strict=True)
+                                  for u in (a.canonical_url, link)}))
+    seen = set(have)
     fresh = []
     for art in batch:
         if art.canonical_url not in seen:
             seen.add(art.canonical_url)
             fresh.append(art)
     if not fresh:
+        _insert_aliases(con, batch, links, have)
         return [None] * len(batch)
     # Ids in batch order, taken now: an article may copy an earlier one of the same batch.
     ids = sorted(int(r[0]) for r in con.execute(
@@ -261,8 +291,24 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
             con.execute("INSERT INTO doc_html VALUES (?, ?, ?, ?)",
                         [doc_id, art.raw_html.n_bytes, art.raw_html.body, now()])
     store_figures(con, [(doc_id, art.title, art.text, art.figures) for art, doc_id in pairs])
+    _insert_aliases(con, batch, links, {**have, **{c: s.id for c, s in stored.items()}})
     # The first article with a URL is stored, later ones are not: pop, so they get None.
     return [stored.pop(art.canonical_url, None) for art in batch]
+
+
+def _insert_aliases(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
+                    links: list[str], ids: dict[str, int]) -> None:
+    """Remember each link whose canonical URL is not its article's, as naming the document
+    stored under the article's canonical URL (`ids`); links already known are skipped, and
+    the first article of the batch with a link wins. One statement."""
+    rows: dict[str, int] = {}
+    for art, link in zip(batch, links, strict=True):
+        if link != art.canonical_url and link not in ids and art.canonical_url in ids:
+            rows.setdefault(link, ids[art.canonical_url])
+    if rows:
+        with scanned(con, "alias_batch", ALIAS_COLUMNS, list(rows.items())):
+            con.execute("INSERT INTO url_alias SELECT canonical_url::VARCHAR, doc_id::BIGINT "
+                        "FROM alias_batch ON CONFLICT DO NOTHING")
 
 
 def insert_article(con: duckdb.DuckDBPyConnection, art: Article, run_id: str | None,
@@ -322,7 +368,7 @@ def insert_fetch_events(con: duckdb.DuckDBPyConnection, run_id: str,
 def store_harvest(con: duckdb.DuckDBPyConnection, harvest: Harvest, run_id: str,
                   threshold: float, shingle_size: int) -> SourceSummary:
     """One outlet's results, all or nothing: log rows, rejected and dead URLs, articles,
-    bands, tags, health row."""
+    bands, figures, URL aliases, tags, health row."""
     return store_harvests(con, [harvest], run_id, threshold, shingle_size)[0]
 
 
@@ -334,9 +380,14 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
     The writer stores the outlets that are ready at the same time together: their articles
     form one batch for the copy search (one scan of the band table) and one tagging pass.
     Articles are inserted in the same order as one outlet at a time, and the tags of an
-    article do not depend on the others tagged with it: the result is the same."""
+    article do not depend on the others tagged with it: the result is the same.
+
+    Of an outlet's articles with the same canonical URL (two feed links to one page) the
+    first in the harvest's order is stored; the others come last in the batch, where
+    `insert_articles` drops them as URL copies and remembers their links (url_alias)."""
     with transaction(con):
         ordered: list[list[Article]] = []   # each outlet's articles, in the batch's order
+        copies: list[Article] = []          # later articles of an outlet with the same URL
         for h in harvests:
             insert_fetch_events(con, run_id, h.events)
             insert_many(con,
@@ -346,14 +397,20 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
                 "source = excluded.source, reason = excluded.reason, "
                 "rejected_at = excluded.rejected_at",
                 [[url, h.source, reason, now()] for url, reason in h.rejected])
-            ordered.append(sorted(h.articles, key=lambda a: (a.published_at or now(), a.url)))
+            first: dict[str, Article] = {}
+            for art in h.articles:
+                if first.setdefault(art.canonical_url, art) is not art:
+                    copies.append(art)
+            ordered.append(sorted(first.values(),
+                                  key=lambda a: (a.published_at or now(), a.url)))
         batch = [a for articles in ordered for a in articles]
         if batch:   # a page rejected before and asked again (retry_rejected_days) that now
             # gives an article is no longer rejected
             con.execute("DELETE FROM rejected_url WHERE canonical_url IN (SELECT unnest($u))",
-                        {"u": [u for a in batch for u in (a.canonical_url, canonical_url(a.url))]})
-        stored = iter(insert_articles(con, batch, run_id, threshold, shingle_size,
-                                      window_days))
+                        {"u": [u for a in batch + copies
+                               for u in (a.canonical_url, canonical_url(a.url))]})
+        stored = iter(insert_articles(con, batch + copies, run_id, threshold, shingle_size,
+                                      window_days))   # the copies' results (None) unread
         summaries: list[SourceSummary] = []
         ids: list[int] = []
         found: list[tuple[Hit, ...] | None] = []
