@@ -26,21 +26,30 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager, suppress
 from pathlib import Path
 
 from flows.orphan_guard import die_with_parent
 
 
+class StartupCancelled(RuntimeError):
+    """Asked to stop while waiting for a server to answer."""
+
+
 def wait_for_health(proc: subprocess.Popen, url: str, timeout: float, interval: float,
-                    name: str) -> None:
+                    name: str, stderr_tail: Callable[[], str] | None = None,
+                    cancel: threading.Event | None = None) -> None:
     """Block until the API server `proc` answers `{url}/health`; fail if it exits first (with
-    the end of its stderr when that is a pipe) or does not answer within `timeout` s."""
+    the end of its stderr: `stderr_tail()`, else the pipe's) or does not answer within
+    `timeout` s; raise StartupCancelled when `cancel` is set meanwhile."""
     deadline = time.monotonic() + timeout
     while True:
+        if cancel is not None and cancel.is_set():
+            raise StartupCancelled(f"stopped while waiting for {name} to answer on {url}")
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+            err = stderr_tail()[-2000:] if stderr_tail else \
+                proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
             raise RuntimeError(f"{name} exited with status {proc.returncode} before answering "
                                f"on {url}" + (f": {err}" if err else ""))
         try:

@@ -17,15 +17,18 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from flows.prefect_api import free_port, stop_process, wait_for_health
+from flows.prefect_api import StartupCancelled, free_port, stop_process, wait_for_health
 from flows.procs import children, descendants
 from flows.settings import ScheduleSettings, Settings
 
@@ -79,15 +82,44 @@ def describe(settings: Settings) -> str:
     return f"ingest: {ingest}; digest: {digest} ({s.timezone}); one flow run at a time"
 
 
+class _Tail:
+    """Reads a child's stderr for as long as it runs, keeping its last lines: a pipe nobody
+    reads fills at 64 KB, and the child then blocks on its next write (a Prefect server that
+    logs errors for a few weeks would hang, unnoticed). The last lines say why it died."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: deque[str] = deque(maxlen=200)
+        self.thread = threading.Thread(target=self._drain, args=(stream,), daemon=True,
+                                       name="prefect-server-stderr")
+        self.thread.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        for line in iter(stream.readline, b""):
+            self.lines.append(line.decode(errors="replace"))
+
+    def text(self) -> str:
+        self.thread.join(1.0)   # the child has exited: what it wrote last is in the pipe
+        return "".join(self.lines)
+
+
+@dataclass
+class LocalServer:
+    url: str
+    proc: subprocess.Popen
+    stderr: _Tail
+
+
 @contextmanager
-def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
+def local_prefect_server(startup_timeout: float = 120.0,
+                         cancel: threading.Event | None = None) -> Iterator[LocalServer]:
     """A `prefect server start` child on 127.0.0.1 for as long as the block runs.
 
     Prefect's temporary in-process API does not run the scheduler service, so scheduled
     deployments need a real server: the operator's (PREFECT_API_URL), or this one. It runs in
     its own session: the runner cancels a flow run by signalling that run's process group, and
     the server must survive that. It is started through flows.orphan_guard, so that it stops
-    too if serve is killed without a chance to stop it.
+    too if serve is killed without a chance to stop it. `cancel`: a stop asked for while it
+    starts (StartupCancelled).
     """
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
@@ -96,9 +128,11 @@ def local_prefect_server(startup_timeout: float = 120.0) -> Iterator[str]:
                              "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # not in the group the runner signals
+    assert proc.stderr is not None
+    tail = _Tail(proc.stderr)
     try:
-        wait_for_health(proc, url, startup_timeout, 0.5, "prefect server")
-        yield url
+        wait_for_health(proc, url, startup_timeout, 0.5, "prefect server", tail.text, cancel)
+        yield LocalServer(url, proc, tail)
     finally:
         stop_process(proc, 20)
 
@@ -128,23 +162,39 @@ def announced(db_path: Path, api_url: str) -> Iterator[None]:
 
 
 def serve(settings: Settings, db_path: Path) -> int:
-    """Block serving the deployments until SIGTERM or Ctrl-C; 0 on a stop."""
+    """Block serving the deployments until SIGTERM or Ctrl-C; 0 on a stop, 1 when the Prefect
+    server serve started itself has died (so that systemd or Docker restart serve: without
+    it nothing would ever be scheduled again, and the process would look alive)."""
+    # From the start: a stop while the server boots or the deployments register is a stop.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
     print(f"migwatch serve: {describe(settings)}; warehouse {db_path}", flush=True)
-    if api := os.environ.get("PREFECT_API_URL"):
-        with announced(db_path, api):
-            clean = _serve(settings, db_path)
+    died: str | None = None
+    try:
+        if api := os.environ.get("PREFECT_API_URL"):
+            with announced(db_path, api):
+                clean, died = _serve(settings, db_path, stop)
+        else:
+            with local_prefect_server(cancel=stop) as server, announced(db_path, server.url):
+                print(f"migwatch serve: no PREFECT_API_URL, started a Prefect server at "
+                      f"{server.url}", flush=True)
+                os.environ["PREFECT_API_URL"] = server.url
+                clean, died = _serve(settings, db_path, stop, server)
+    except StartupCancelled:
+        clean = True
+    if died:
+        print(f"migwatch serve: {died}; stopped (exit 1, for the service manager to restart "
+              "it)", file=sys.stderr, flush=True)
     else:
-        with local_prefect_server() as url, announced(db_path, url):
-            print(f"migwatch serve: no PREFECT_API_URL, started a Prefect server at {url}",
-                  flush=True)
-            os.environ["PREFECT_API_URL"] = url
-            clean = _serve(settings, db_path)
-    print("migwatch serve: stopped" if clean else
-          "migwatch serve: stopped (without waiting for the runner's own shutdown)", flush=True)
+        print("migwatch serve: stopped" if clean else
+              "migwatch serve: stopped (without waiting for the runner's own shutdown)",
+              flush=True)
     if not clean:  # a runner thread still hangs on shutdown: do not wait for it
         sys.stdout.flush()
-        os._exit(0)
-    return 0
+        sys.stderr.flush()
+        os._exit(1 if died else 0)
+    return 1 if died else 0
 
 
 STOP_GRACE = 30.0   # seconds the runner gets to cancel a run in progress and pause schedules
@@ -177,21 +227,36 @@ def kill_flow_runs(parent: int) -> list[int]:
     return runs
 
 
-def _serve(settings: Settings, db_path: Path) -> bool:
+def _serve(settings: Settings, db_path: Path, stop: threading.Event,
+           server: LocalServer | None = None) -> tuple[bool, str | None]:
     """Run Prefect's runner in a thread; the main thread owns the signals and the deadline.
 
     `prefect.serve` handles SIGTERM itself, but when the signal lands while a flow run is
     finishing its shutdown can hang; here a stop is requested and waited for at most
-    STOP_GRACE seconds. True when the runner stopped by itself.
+    STOP_GRACE seconds. Returns (True when the runner stopped by itself, why serve must stop
+    with an error: the Prefect server it started has died, or None).
     """
     import asyncio
-    import threading
 
     from prefect.runner import Runner
 
+    def server_died() -> str | None:
+        if server is None or (code := server.proc.poll()) is None:
+            return None
+        last = server.stderr.text().strip().splitlines()[-5:]
+        return (f"the Prefect server it started exited (status {code})"
+                + (": " + " | ".join(last) if last else ""))
+
     runner = Runner(name="migwatch", limit=1, pause_on_shutdown=True)
-    for deployment in deployments(settings, db_path):
-        runner.add_deployment(deployment)
+    try:
+        for deployment in deployments(settings, db_path):
+            runner.add_deployment(deployment)
+    except Exception:
+        if gone := server_died():   # while the deployments were registered
+            return True, gone
+        raise
+    if stop.is_set():   # asked to stop while the deployments were registered
+        return True, None
     finished = threading.Event()
 
     def run() -> None:
@@ -200,22 +265,23 @@ def _serve(settings: Settings, db_path: Path) -> bool:
         finally:
             finished.set()
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     thread = threading.Thread(target=run, name="migwatch-runner", daemon=True)
     thread.start()
+    died: str | None = None
     while not stop.wait(0.5):
         if finished.is_set():
             raise RuntimeError("the Prefect runner stopped on its own; see the log above")
-    print("migwatch serve: stop requested, cancelling any run in progress", flush=True)
+        if died := server_died():
+            break
+    print("migwatch serve: " + ("stopping" if died else
+                                "stop requested, cancelling any run in progress"), flush=True)
     deadline = time.monotonic() + STOP_GRACE
     while not runner.started and not finished.is_set() and time.monotonic() < deadline:
         time.sleep(0.2)   # a signal during start-up: let it start, then stop it
     if runner.started:
         runner.execute_in_background(runner.astop)
     if finished.wait(KILL_AFTER):
-        return True
+        return True, died
     if killed := kill_flow_runs(os.getpid()):
         print(f"migwatch serve: the run in progress did not stop within {KILL_AFTER:g} s; "
               f"killed it (process {', '.join(map(str, killed))} and its children): "
@@ -223,8 +289,8 @@ def _serve(settings: Settings, db_path: Path) -> bool:
         # The runner's own bookkeeping of the killed run (its cancellation hooks and final
         # state) may wait on Prefect for much longer; the warehouse shows the run as
         # interrupted after the next one either way.
-        return finished.wait(AFTER_KILL)
-    return finished.wait(max(0.0, deadline - time.monotonic()))
+        return finished.wait(AFTER_KILL), died
+    return finished.wait(max(0.0, deadline - time.monotonic())), died
 
 
 def _served_api(db_path: Path) -> tuple[str | None, str | None]:

@@ -375,3 +375,75 @@ def test_health_checks_the_api_of_the_serve_running_for_the_warehouse(
     state_path(db).write_text(json.dumps({"pid": int(dead.stdout), "api_url": url}))
     text, code = health(db)
     assert code == 0 and "is not running" in text and "NOT answering" not in text
+
+
+def _start_serve(demo_cfg: Path, db_path: Path, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+           "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
+    env.pop("PREFECT_API_URL", None)
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    return subprocess.Popen(_dockerfile_command("CMD"), cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_serve_exits_1_when_the_prefect_server_it_started_dies(
+        demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
+    """Without its server nothing is ever scheduled again, while the process looks alive:
+    serve stops with status 1 so that systemd or Docker restart it."""
+    proc = _start_serve(demo_cfg, db_path, tmp_path)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 180
+        while "started a Prefect server" not in (tmp_path / "serve.log").read_text("utf-8"):
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
+            assert time.monotonic() < deadline, "serve never started its Prefect server"
+            time.sleep(0.5)
+        servers = [p for p in children().get(proc.pid, [])
+                   if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
+        assert len(servers) == 1, servers
+        time.sleep(2)    # the runner is up
+        os.kill(servers[0], signal.SIGKILL)
+        code = proc.wait(timeout=90)
+    finally:
+        _reap(proc, servers)
+    output = (tmp_path / "serve.log").read_text("utf-8")
+    assert code == 1, output[-3000:]
+    assert "the Prefect server it started exited (status -9)" in output, output[-3000:]
+    assert not state_path(db_path).exists()
+
+
+def test_sigterm_while_serve_starts_stops_it_cleanly(
+        demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
+    """systemd or `docker stop` right after a start: exit 0 and the server stopped, as for a
+    stop at any other moment (it used to be killed by the signal, status 143)."""
+    proc = _start_serve(demo_cfg, db_path, tmp_path)
+    servers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (servers := [p for p in children().get(proc.pid, [])
+                               if b"server" in (Path("/proc") / str(p) / "cmdline"
+                                                ).read_bytes()]):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)     # the server is still booting
+        code = proc.wait(timeout=60)
+    finally:
+        _reap(proc, servers)
+    output = (tmp_path / "serve.log").read_text("utf-8")
+    assert code == 0 and "migwatch serve: stopped\n" in output, output[-3000:]
+    assert "started a Prefect server" not in output
+    assert not _alive(servers[0])
+
+
+def test_the_server_s_stderr_is_read_for_as_long_as_it_runs() -> None:
+    """A pipe nobody reads fills at 64 KB and blocks the writer: serve's Prefect server would
+    hang after a few weeks of logged errors."""
+    from flows.serve import _Tail
+
+    child = subprocess.Popen([sys.executable, "-c", "import sys\nfor i in range(40000): "
+                              "sys.stderr.write(f'error line {i}\\n')"],
+                             stderr=subprocess.PIPE)
+    assert child.stderr is not None
+    tail = _Tail(child.stderr)
+    assert child.wait(timeout=30) == 0     # 600 KB written: it would block without the reader
+    assert tail.text().splitlines()[-1] == "error line 39999"
