@@ -4,12 +4,24 @@ module that sends chat (through apprise) and webhooks (httpx).
 Titles, outlets and snippets are untrusted: markdown control characters are backslash-escaped,
 line breaks flattened, and links only ever point at http(s) URLs with `()<> ` percent-encoded,
 so an article cannot inject links, mentions or formatting into the channel.
+
+JSON webhooks and retries. A webhook that answers after the timeout (`[digest]
+webhook_timeout`, 30 s by default) may still have processed the digest; migwatch cannot know,
+so it releases the items and sends them again next run, in a digest with a new `digest_id`.
+So that the receiver can tell, every webhook digest carries an idempotency key, in the
+`Idempotency-Key` header and the payload's `idempotency_key`: a hash of the subscriber, the
+channel key (never the secret URL) and the sorted ids of the articles listed. A retry of the
+same items has the same key; a digest with other items (say one more article arrived in
+between) has another. Each item's `id` (the article's warehouse id, the delivery log's key) is
+stable too: a receiver that deduplicates per item on (`subscriber`, `id`) needs nothing else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -68,14 +80,29 @@ def render_markdown(digest: Digest, limit: int = DEFAULT_LIMIT) -> list[str]:
     return messages
 
 
-def payload(digest: Digest, digest_id: str) -> dict[str, Any]:
-    """The structured digest a JSON webhook receives (plain text; the receiver escapes)."""
+# Seconds to wait for a JSON webhook (connect, send, answer) when `[digest] webhook_timeout`
+# is not set.
+DEFAULT_WEBHOOK_TIMEOUT = 30.0
+
+
+def idempotency_key(subscriber: str, channel: str, article_ids: Iterable[int]) -> str:
+    """The same for every attempt to send the same articles to the same subscriber channel
+    (`channel` is the delivery-log key: no secrets), different for any other set."""
+    ids = ",".join(str(i) for i in sorted({int(i) for i in article_ids}))
+    raw = f"migwatch-digest\n{subscriber}\n{channel}\n{ids}"
+    return "migwatch-" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def payload(digest: Digest, digest_id: str, key: str | None = None) -> dict[str, Any]:
+    """The structured digest a JSON webhook receives (plain text; the receiver escapes).
+    `key`: the idempotency key (see the module docstring); `digest_id` names this attempt."""
 
     def iso(d: datetime | None) -> str | None:
         return d.isoformat() if d else None
 
     return {
-        "digest_id": digest_id, "subscriber": digest.subscriber, "cadence": digest.cadence,
+        "digest_id": digest_id, **({"idempotency_key": key} if key else {}),
+        "subscriber": digest.subscriber, "cadence": digest.cadence,
         "created_at": iso(digest.created_at), "subject": subject(digest),
         # per topic, its new articles listed or not; `more`: those over the cap, not listed
         "counts": {s.topic: s.total for s in digest.sections},
@@ -111,12 +138,15 @@ def send_apprise(url: str, messages: list[str]) -> None:
             raise RuntimeError(f"{redact(url)}: part {n}/{len(messages)} refused: {reason}")
 
 
-def send_webhook(url: str, body: dict[str, Any], timeout: float = 30.0) -> None:
-    """POST the structured digest; any status other than 2xx raises."""
+def send_webhook(url: str, body: dict[str, Any], timeout: float = DEFAULT_WEBHOOK_TIMEOUT,
+                 idempotency_key: str | None = None) -> None:
+    """POST the structured digest; any status other than 2xx raises. `idempotency_key` goes
+    in the `Idempotency-Key` header."""
     target = url.split("+", 1)[1]
+    headers = {"Content-Type": "application/json", "User-Agent": "migwatch-digest"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
     response = httpx.post(target, content=json.dumps(body, ensure_ascii=False).encode(),
-                          headers={"Content-Type": "application/json",
-                                   "User-Agent": "migwatch-digest"},
-                          timeout=timeout, follow_redirects=False)
+                          headers=headers, timeout=timeout, follow_redirects=False)
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"{redact(target)} answered HTTP {response.status_code}")

@@ -6,6 +6,20 @@ compose (alerts/compose.py, alerts/chat.py), claim, send, confirm or release
 (warehouse/deliveries.py). A failing channel is released and retried next run; the others
 are unaffected. A channel's window starts at its last delivered digest (alerts/select.py),
 so what a released digest held is selected again.
+
+The warehouse's read-write connection (DuckDB's exclusive file lock) is held only for short
+database steps, never across a network send, so analysts' queries and ingest are not blocked
+by a slow SMTP server or webhook:
+  1. read (one connection): settle what an interrupted run left pending
+     (deliveries.recover), read the candidates, delivery log, last digests, chart counts;
+     compose every due channel's digest with no connection open; claim them all (a second
+     short connection, one transaction);
+  2. send each channel in turn, no connection open;
+  3. record each outcome (confirm or release) in a short connection of its own right after
+     its send; outbox files, which prove themselves after a crash, are recorded together.
+The whole sending run holds `<warehouse>.digest-lock` (deliveries.run_lock): a second run
+waits for this one instead of releasing its in-flight claims. warehouse/deliveries.py says
+why nothing is lost or sent twice, and why articles stored meanwhile are in the next digest.
 """
 
 from __future__ import annotations
@@ -13,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,7 +44,7 @@ from flows.settings import ConfigError, Settings, default_db_path, load_settings
 from flows.stages.topics import load_rules
 from flows.subscribers import Channel, Subscriber
 from warehouse import deliveries, store
-from warehouse.db import opened, sql
+from warehouse.db import lock_wait, opened, sql
 
 
 @dataclass(frozen=True)
@@ -59,8 +73,8 @@ class _Charts:
     """The header chart's counts for each distinct set of filters, read once per run and
     counted only for the subscribers that get a digest."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, today: date) -> None:
-        self.rows = _query(con, "digest_daily", {"today": today})
+    def __init__(self, rows: list[dict], today: date) -> None:
+        self.rows = rows
         self.today = today
         self.done: dict[tuple, dict[str, tuple[int, ...]]] = {}
 
@@ -75,41 +89,111 @@ def _slug(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", value)[:60]
 
 
-def _send(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Subscriber, ch: Channel,
-          digest: Digest, digest_id: str, smtp: SmtpSettings | None,
-          env: Mapping[str, str] | None) -> DigestResult:
-    """Render, claim, send, confirm (or release): see warehouse/deliveries.py."""
-    transport = {"email": "smtp" if smtp else "outbox", "chat": "apprise",
-                 "webhook": "webhook"}[ch.kind]
-    items = [(i.article_id, s.topic) for s in digest.sections for i in s.items]
+@dataclass(frozen=True)
+class _Snapshot:
+    """What step 1 reads from the warehouse; composing needs nothing else."""
 
-    def result(n: int, location: str | None, error: str | None = None) -> DigestResult:
-        return DigestResult(sub.name, ch.key, digest_id, transport, n, location, error)
+    read_at: datetime            # taken under the lock, before the reads
+    rows: Candidates
+    delivered: dict[tuple[str, str], set[int]]
+    last_sent: dict[tuple[str, str], datetime]
+    labels: dict[str, str]
+    charts: _Charts
 
-    try:
-        target = ch.resolved(env)
-    except LookupError as exc:
-        return result(0, None, str(exc))
-    msg = render_email(digest, settings.digest.sender, digest_id) if ch.kind == "email" else None
-    deliveries.claim(con, digest_id, sub.name, ch.key, transport, items)
-    try:
-        if msg is not None and smtp:
+
+def _read(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime) -> _Snapshot:
+    read_at = datetime.now(UTC)
+    earliest = now - timedelta(days=settings.digest.window_days)
+    rows = Candidates(_query(con, "digest_candidates", {"since": earliest}))
+    delivered: dict[tuple[str, str], set[int]] = {}
+    for row in _query(con, "digest_delivered", {"ids": sorted(rows.ids)}):
+        delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])
+    last_sent = {(r["subscriber"], r["channel"]): r["last_sent"]
+                 for r in _query(con, "digest_last_sent", {})}
+    labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
+    charts = _Charts(_query(con, "digest_daily", {"today": now.date()}), now.date())
+    return _Snapshot(read_at, rows, delivered, last_sent, labels, charts)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A channel's digest, composed and claimed in step 1, sent in step 2."""
+
+    sub: Subscriber
+    ch: Channel
+    n: int                       # the channel's place in the subscriber's list, from 1
+    digest: Digest
+    claim: deliveries.Claim
+    target: str                  # the channel with ${NAME} expanded ("" in a preview)
+
+
+def _transport(ch: Channel, smtp: SmtpSettings | None) -> str:
+    return {"email": "smtp" if smtp else "outbox", "chat": "apprise",
+            "webhook": "webhook"}[ch.kind]
+
+
+def _deliver(settings: Settings, p: _Planned, smtp: SmtpSettings | None) -> str:
+    """Render and send one claimed digest (no warehouse connection is open); return where it
+    went. Raises when the channel did not accept it."""
+    digest_id, ch = p.claim.digest_id, p.ch
+    if ch.kind == "email":
+        msg = render_email(p.digest, settings.digest.sender, digest_id)
+        if smtp:
             send_smtp(msg, smtp)
-            location = smtp.describe()
-        elif msg is not None:
-            location = str(write_outbox(msg, settings.digest.outbox, digest_id))
-        elif ch.kind == "chat":
-            chat.send_apprise(target, chat.render_markdown(digest, chat.limit_for(ch.scheme)))
-            location = chat.redact(target)
-        else:
-            chat.send_webhook(target, chat.payload(digest, digest_id))
-            location = chat.redact(target.split("+", 1)[1])
-    except Exception as exc:  # refused, unreachable, disk full: release, retry next run
-        reason = f"{type(exc).__name__}: {exc}"
-        deliveries.release(con, digest_id, reason)
-        return result(0, None, reason)
-    deliveries.confirm(con, digest_id, location)
-    return result(len(items), location)
+            return smtp.describe()
+        return str(write_outbox(msg, settings.digest.outbox, digest_id))
+    if ch.kind == "chat":
+        chat.send_apprise(p.target, chat.render_markdown(p.digest, chat.limit_for(ch.scheme)))
+        return chat.redact(p.target)
+    key = _idempotency_key(p.sub, ch, p.digest)
+    chat.send_webhook(p.target, chat.payload(p.digest, digest_id, key),
+                      timeout=settings.digest.webhook_timeout,
+                      idempotency_key=key)
+    return chat.redact(p.target.split("+", 1)[1])
+
+
+def _idempotency_key(sub: Subscriber, ch: Channel, digest: Digest) -> str:
+    return chat.idempotency_key(sub.name, ch.key, (i.article_id for i in digest.items))
+
+
+def _send_all(db: Path, settings: Settings, planned: list[_Planned | DigestResult],
+              smtp: SmtpSettings | None) -> list[DigestResult]:
+    """Steps 2 and 3: send each claimed digest with no connection open, then record the
+    outcome (confirm, or release) in a short connection of its own. A digest written to the
+    outbox is recorded with the next one sent over the network, or at the end: the file is
+    its proof (a crash before the record confirms it next run, `deliveries.recover`), and
+    reopening the warehouse for each file would double the time of an outbox run."""
+    results: list[DigestResult] = []
+    unrecorded: list[tuple[str, str | None, str | None]] = []   # digest_id, location, error
+
+    def record() -> None:
+        with opened(db, migrate_schema=False) as con:
+            for digest_id, location, error in unrecorded:
+                if error is None:
+                    deliveries.confirm(con, digest_id, location or "")
+                else:
+                    deliveries.release(con, digest_id, error)
+        unrecorded.clear()
+
+    for p in planned:
+        if isinstance(p, DigestResult):
+            results.append(p)
+            continue
+        c = p.claim
+        location: str | None = None
+        error: str | None = None
+        try:
+            location = _deliver(settings, p, smtp)
+        except Exception as exc:  # refused, unreachable, disk full: release, retry next run
+            error = f"{type(exc).__name__}: {exc}"
+        unrecorded.append((c.digest_id, location, error))
+        if c.transport != "outbox":
+            record()              # at once: the one possible re-send is this short window
+        results.append(DigestResult(c.subscriber, c.channel, c.digest_id, c.transport,
+                                    0 if error else len(c.items), location, error))
+    if unrecorded:
+        record()
+    return results
 
 
 def _preview(out: Path, settings: Settings, sub: Subscriber, ch: Channel, n: int,
@@ -123,7 +207,8 @@ def _preview(out: Path, settings: Settings, sub: Subscriber, ch: Channel, n: int
         (out / f"{stem}.html").write_text(html, "utf-8")
         return str(out / f"{stem}.html")
     if ch.kind == "webhook":
-        body = json.dumps(chat.payload(digest, digest_id), ensure_ascii=False, indent=2)
+        body = json.dumps(chat.payload(digest, digest_id, _idempotency_key(sub, ch, digest)),
+                          ensure_ascii=False, indent=2)
         (out / f"{stem}.json").write_text(body, "utf-8")
         return str(out / f"{stem}.json")
     parts = chat.render_markdown(digest, chat.limit_for(ch.scheme))
@@ -147,44 +232,62 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
         if unknown:
             raise ConfigError(f"{settings.path}: subscriber {s.name}: unknown topics "
                               f"{', '.join(sorted(unknown))} (see {settings.topics_path})")
-    outlets = {s.key: s.name for s in settings.sources}
-    earliest = now - timedelta(days=settings.digest.window_days)
-    results: list[DigestResult] = []
-    with opened(db) as con:
-        if preview is None:
+    if preview is not None:
+        with opened(db) as con:
+            snap = _read(con, settings, now)
+        planned = _compose(snap, settings, subs, topic_order, now, None, env, preview=True)
+        return [p if isinstance(p, DigestResult) else
+                DigestResult(p.sub.name, p.ch.key, None, "preview", len(p.digest.items),
+                             _preview(preview, settings, p.sub, p.ch, p.n, p.digest,
+                                      p.claim.digest_id))
+                for p in planned]
+    with deliveries.run_lock(db, lock_wait()):
+        with opened(db) as con:                                   # step 1: read
             deliveries.recover(con, settings.digest.outbox)
-        rows = Candidates(_query(con, "digest_candidates", {"since": earliest}))
-        delivered: dict[tuple[str, str], set[int]] = {}
-        for row in _query(con, "digest_delivered", {"ids": sorted(rows.ids)}):
-            delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])
-        last_sent = {(r["subscriber"], r["channel"]): r["last_sent"]
-                     for r in _query(con, "digest_last_sent", {})}
-        labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
-        charts = _Charts(con, now.date())
-        for sub in subs:
-            for n, ch in enumerate(sub.channels, 1):
-                last = last_sent.get((sub.name, ch.key))
-                if preview is None and not is_due(sub, last, now):
-                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None,
-                                                not_due=True))
+            snap = _read(con, settings, now)
+        planned = _compose(snap, settings, subs, topic_order, now, smtp, env, preview=False)
+        claims = [p.claim for p in planned if isinstance(p, _Planned)]
+        if claims:                                                # step 1: claim
+            with opened(db, migrate_schema=False) as con:
+                deliveries.claim_all(con, claims, snap.read_at)
+        return _send_all(db, settings, planned, smtp)            # steps 2 and 3
+
+
+def _compose(snap: _Snapshot, settings: Settings, subs: list[Subscriber],
+             topic_order: Iterable[str], now: datetime, smtp: SmtpSettings | None,
+             env: Mapping[str, str] | None, preview: bool) -> list[_Planned | DigestResult]:
+    """Per channel, its digest to claim and send, or why nothing. No warehouse, no network."""
+    outlets = {s.key: s.name for s in settings.sources}
+    out: list[_Planned | DigestResult] = []
+    for sub in subs:
+        for n, ch in enumerate(sub.channels, 1):
+            last = snap.last_sent.get((sub.name, ch.key))
+            if not preview and not is_due(sub, last, now):
+                out.append(DigestResult(sub.name, ch.key, None, "", 0, None, not_due=True))
+                continue
+            chosen = select_rows(snap.rows, sub, snap.delivered.get((sub.name, ch.key), set()),
+                                 window_start(last, now, settings.digest.window_days))
+            if not chosen:
+                out.append(DigestResult(sub.name, ch.key, None, "", 0, None))
+                continue
+            shown = ch.target if ch.kind == "email" else chat.redact(ch.target)
+            digest = build_digest(shown, chosen, snap.labels, outlets, now,
+                                  settings.digest.max_items_per_topic, topic_order,
+                                  sub.name, sub.cadence, snap.charts.for_subscriber(sub))
+            digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+            transport = _transport(ch, smtp)
+            items = tuple((i.article_id, s.topic) for s in digest.sections for i in s.items)
+            claim = deliveries.Claim(digest_id, sub.name, ch.key, transport, items)
+            target = ""
+            if not preview:
+                try:
+                    target = ch.resolved(env)
+                except LookupError as exc:     # a missing ${NAME}: this channel only
+                    out.append(DigestResult(sub.name, ch.key, digest_id, transport, 0, None,
+                                            str(exc)))
                     continue
-                chosen = select_rows(rows, sub, delivered.get((sub.name, ch.key), set()),
-                                     window_start(last, now, settings.digest.window_days))
-                if not chosen:
-                    results.append(DigestResult(sub.name, ch.key, None, "", 0, None))
-                    continue
-                shown = ch.target if ch.kind == "email" else chat.redact(ch.target)
-                digest = build_digest(shown, chosen, labels, outlets, now,
-                                      settings.digest.max_items_per_topic, topic_order,
-                                      sub.name, sub.cadence, charts.for_subscriber(sub))
-                digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-                if preview is not None:
-                    where = _preview(preview, settings, sub, ch, n, digest, digest_id)
-                    results.append(DigestResult(sub.name, ch.key, None, "preview",
-                                                len(digest.items), where))
-                else:
-                    results.append(_send(con, settings, sub, ch, digest, digest_id, smtp, env))
-    return results
+            out.append(_Planned(sub, ch, n, digest, claim, target))
+    return out
 
 
 @task(cache_policy=NO_CACHE)

@@ -76,6 +76,7 @@ class DigestSettings:
     outbox: Path = PROJECT_ROOT / "var" / "outbox"
     max_items_per_topic: int = 20
     window_days: int = 7
+    webhook_timeout: float = 30.0    # seconds a JSON webhook has to answer
 
 
 @dataclass(frozen=True)
@@ -421,7 +422,8 @@ def parse_settings(text: str, path: Path) -> Settings:
     dedup = DedupSettings(threshold=threshold, shingle_size=shingle, window_days=window or None)
 
     g = _Reader(path, text, top.get("digest", dict, {}), "digest", "digest")
-    g.check_keys({"recipients", "sender", "outbox", "max_items_per_topic", "window_days"})
+    g.check_keys({"recipients", "sender", "outbox", "max_items_per_topic", "window_days",
+                  "webhook_timeout"})
     gd = DigestSettings()
     recipients = g.strings("recipients", gd.recipients)
     for addr in recipients:
@@ -434,6 +436,7 @@ def parse_settings(text: str, path: Path) -> Settings:
         outbox=(path.parent / outbox) if outbox else gd.outbox,
         max_items_per_topic=g.positive("max_items_per_topic", int, gd.max_items_per_topic),
         window_days=g.positive("window_days", int, gd.window_days),
+        webhook_timeout=g.positive("webhook_timeout", float, gd.webhook_timeout),
     )
 
     t = _Reader(path, text, top.get("topics", dict, {}), "topics", "topics")

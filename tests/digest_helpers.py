@@ -1,8 +1,10 @@
 """Shared by the digest tests: a small filled warehouse, an SMTP sink (aiosmtpd) with optional
-TLS and login, a self-signed certificate, and an HTTP server that records chat posts."""
+TLS and login, one slow to accept, a self-signed certificate, and an HTTP server that records
+chat posts (and their headers), optionally answering late."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
@@ -10,6 +12,7 @@ import ipaddress
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -129,6 +132,31 @@ class Sink:
         return AuthResult(success=ok)
 
 
+class SlowSink(Sink):
+    """An SMTP server slow to accept, under the test's control: from the `hold_from`-th
+    message on, DATA is answered only once the test sets `go` (as a server taking 40 s a
+    message would); `waiting` is set while a message is held. With `refuse_held`, a held
+    message is refused (451) when let go instead of accepted."""
+
+    def __init__(self, hold_from: int = 1) -> None:
+        super().__init__()
+        self.hold_from = hold_from
+        self.seen = 0                      # messages that reached DATA
+        self.waiting = threading.Event()
+        self.go = threading.Event()
+        self.refuse_held = False
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.seen += 1
+        if self.seen >= self.hold_from and not self.go.is_set():
+            self.waiting.set()
+            while not self.go.is_set():
+                await asyncio.sleep(0.05)
+            if self.refuse_held:
+                return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
 def tls_files(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (it is its own CA for the client)."""
     from cryptography import x509
@@ -157,9 +185,9 @@ def tls_files(tmp_path: Path) -> tuple[Path, Path]:
 
 @contextmanager
 def smtp_server(security: str, cert: Path | None = None, key: Path | None = None,
-                login: bool = False) -> Iterator[tuple[Sink, int]]:
+                login: bool = False, sink: Sink | None = None) -> Iterator[tuple[Sink, int]]:
     """aiosmtpd on loopback: security none | starttls (required) | ssl (implicit TLS)."""
-    sink = Sink()
+    sink = sink or Sink()
     port = free_port()
     kwargs: dict[str, Any] = {}
     if security != "none":
@@ -180,11 +208,15 @@ def smtp_server(security: str, cert: Path | None = None, key: Path | None = None
 
 
 class ChatSink:
-    """An HTTP server on loopback recording every POST; `fail` paths answer 500."""
+    """An HTTP server on loopback recording every POST (`posts`, and their headers in
+    `headers`); `fail` paths answer 500; a path in `delay` answers that many seconds late
+    (recorded all the same: the receiver took it, the sender may have given up)."""
 
     def __init__(self) -> None:
         self.posts: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[dict[str, str]] = []
         self.fail: set[str] = set()
+        self.delay: dict[str, float] = {}
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -194,10 +226,15 @@ class ChatSink:
                 status = 500 if path in sink.fail else 200
                 if status == 200:
                     sink.posts.append((path, json.loads(body or b"{}")))
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                    sink.headers.append(dict(self.headers.items()))
+                time.sleep(sink.delay.get(path, 0.0))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:   # the sender gave up waiting and closed the connection
+                    pass
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -14,10 +14,33 @@ possible repeat: a server (SMTP, chat, webhook) accepted the message and the pro
 before step 3 — the window is one network round-trip plus one local transaction. A chat digest
 split into several messages is all-or-nothing the same way: when a later part fails, the
 earlier parts are sent again next run.
+
+The warehouse is open (read-write: DuckDB's exclusive file lock) only for short database
+steps, never during 2: the digest flow reads in one connection, composes with none, claims
+every channel in a second one (one transaction), sends with no connection open, and reopens
+it briefly to confirm or release (flows/digest.py). Step 2 can take minutes (a slow SMTP
+server); analysts and ingest use the file meanwhile. What the old "lock held for the whole
+run" guaranteed is kept without it:
+  - `run_lock`: a sending run holds an advisory lock (`flock`) on `<warehouse>.digest-lock`
+    from before its `recover` to after its last confirm. A second run waits for it, so it
+    never takes the first run's in-flight claims for a crash's leftovers (releasing and
+    re-sending them) nor selects what the first has read but not yet claimed; and a
+    `pending` row that `recover` sees is always an interrupted run's: the kernel drops the
+    lock when its holder exits, however it exits (kill -9 included). On top of that the
+    delivery log's primary key (subscriber, channel, article) refuses a second claim.
+  - the window: a digest's `created_at` (where its channel's next window starts) is the time
+    its candidates were read, taken under the lock before the reads, not the claim's. Ingest
+    stamps `fetched_at` under its own lock, so whatever it stores after the read (between
+    read and claim, or during the send) is later than `created_at`: the next digest has it.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,18 +50,82 @@ import duckdb
 from warehouse.db import transaction
 
 
-def claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, channel: str,
-          transport: str, items: list[tuple[int, str]]) -> None:
+class DigestRunBusy(RuntimeError):
+    """Another process (or thread) is sending digests for this warehouse."""
+
+
+def lock_path(db: Path) -> Path:
+    return db.with_name(f"{db.name}.digest-lock")
+
+
+@contextmanager
+def run_lock(db: Path, wait: float) -> Iterator[None]:
+    """Hold `<warehouse>.digest-lock` (an exclusive `flock`) for a sending run, waiting up to
+    `wait` seconds for another run to finish; raise DigestRunBusy after that. Released on
+    exit, and by the kernel when the process dies."""
+    path = lock_path(Path(db))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise DigestRunBusy(
+                        f"another digest run is sending for {db} (lock {path} held; waited "
+                        f"{wait:g} s, MIGWATCH_LOCK_WAIT)") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
+class Claim:
+    digest_id: str
+    subscriber: str
+    channel: str
+    transport: str
+    items: tuple[tuple[int, str], ...]   # (article id, topic)
+
+
+def claim_all(con: duckdb.DuckDBPyConnection, claims: Iterable[Claim], read_at: datetime
+              ) -> None:
+    """Step 1 for several channels in one transaction (all claimed, or none). `read_at`:
+    when the candidates were read, under the lock (the digests' `created_at`, where each
+    channel's next window starts)."""
     with transaction(con):
-        con.execute("INSERT INTO digest (digest_id, recipient, channel, created_at, status, "
-                    "location, n_items, error, transport) "
-                    "VALUES (?, ?, ?, ?, 'pending', NULL, ?, NULL, ?)",
-                    [digest_id, subscriber, channel, datetime.now(UTC), len(items), transport])
-        if items:
-            con.execute("INSERT INTO delivery_log SELECT ?, ?, unnest(?::BIGINT[]), ?, "
-                        "unnest(?::VARCHAR[]), 'pending'",
-                        [subscriber, channel, [i for i, _ in items], digest_id,
-                         [t for _, t in items]])
+        for c in claims:
+            _insert_claim(con, c.digest_id, c.subscriber, c.channel, c.transport,
+                          list(c.items), read_at)
+
+
+def claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, channel: str,
+          transport: str, items: list[tuple[int, str]], read_at: datetime | None = None
+          ) -> None:
+    with transaction(con):
+        _insert_claim(con, digest_id, subscriber, channel, transport, items,
+                      read_at or datetime.now(UTC))
+
+
+def _insert_claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str,
+                  channel: str, transport: str, items: list[tuple[int, str]],
+                  created_at: datetime) -> None:
+    con.execute("INSERT INTO digest (digest_id, recipient, channel, created_at, status, "
+                "location, n_items, error, transport) "
+                "VALUES (?, ?, ?, ?, 'pending', NULL, ?, NULL, ?)",
+                [digest_id, subscriber, channel, created_at, len(items), transport])
+    if items:
+        con.execute("INSERT INTO delivery_log SELECT ?, ?, unnest(?::BIGINT[]), ?, "
+                    "unnest(?::VARCHAR[]), 'pending'",
+                    [subscriber, channel, [i for i, _ in items], digest_id,
+                     [t for _, t in items]])
 
 
 @dataclass(frozen=True)
