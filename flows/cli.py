@@ -21,6 +21,28 @@ def _db(args: argparse.Namespace) -> Path:
     return Path(args.db) if args.db else default_db_path()
 
 
+def _writable_db(args: argparse.Namespace) -> Path | None:
+    """The warehouse of a command that creates or writes it (run, serve), or None after
+    saying why it cannot be: before Prefect starts, not as a failed flow's traceback."""
+    path = _db(args)
+    why = None
+    if path.is_dir():
+        why = "is a directory"
+    else:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = f"cannot create its folder: {exc.strerror}"
+        else:
+            target = path if path.exists() else path.parent
+            if not os.access(target, os.W_OK | (os.R_OK if target is path else os.X_OK)):
+                why = f"{'it' if target is path else 'its folder'} is not writable"
+    if why:
+        print(f"error: warehouse {path}: {why}", file=sys.stderr)
+        return None
+    return path
+
+
 def _stored_db(args: argparse.Namespace) -> Path:
     """The warehouse of a command that only works on what ingest stored (digest, retag): a
     mistyped --db must not quietly create an empty warehouse and report "nothing new"."""
@@ -50,11 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     from flows.prefect_api import EarlyAPI
 
     load_rules(load_settings(args.config).topics_path)  # fail fast, before Prefect starts
+    if (db := _writable_db(args)) is None:
+        return EXIT_USAGE
     api = EarlyAPI()   # boots on another core while the pipeline is imported
     from flows.ingest import ingest_flow
 
     with api.serving():
-        report = ingest_flow(config_path=args.config, db_path=str(_db(args)))
+        report = ingest_flow(config_path=args.config, db_path=str(db))
     _print_ingest(report)
     return report.exit_code
 
@@ -187,7 +211,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     load_rules(settings.topics_path)  # fail fast, before Prefect starts
-    return serve(settings, _db(args))
+    if (db := _writable_db(args)) is None:
+        return EXIT_USAGE
+    return serve(settings, db)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

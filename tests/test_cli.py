@@ -159,6 +159,21 @@ def test_a_command_that_reads_the_warehouse_refuses_a_missing_one(tmp_path: Path
     assert not db.parent.exists()
 
 
+@pytest.mark.parametrize("command", [["run"], ["serve"]])
+def test_a_command_that_writes_the_warehouse_refuses_a_path_it_cannot_use(
+        tmp_path: Path, command: list[str]) -> None:
+    """A directory, or a folder that cannot be created: exit 2 naming the path, before
+    Prefect starts (it was exit 1 and a failed flow's traceback)."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    for db, why in ((tmp_path, "is a directory"),
+                    (blocker / "w.duckdb", "cannot create its folder")):
+        proc = migwatch(*command, "--db", str(db))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert f"error: warehouse {db}: {why}" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(("variable", "value", "message"), [
     ("MIGWATCH_SMTP_PORT", "25x", "MIGWATCH_SMTP_PORT must be a whole number, not '25x'"),
     ("MIGWATCH_SMTP_SECURITY", "tls", "MIGWATCH_SMTP_SECURITY must be starttls, ssl or none"),
