@@ -14,6 +14,7 @@ from flows.settings import FetchSettings
 from flows.stages.fetch import Resolver, Validators, fetch, resolve
 from flows.stages.models import FetchEvent, FetchResult
 from flows.stages.polite import HostGate
+from flows.stages.redact import mask_text, mask_url
 from flows.stages.robots import RobotsCache, RobotsCopy
 
 
@@ -35,8 +36,11 @@ class Crawl:
 
 def event(source: str, kind: str, res: FetchResult, outcome: str | None = None,
           reason: str | None = None) -> FetchEvent:
-    return FetchEvent(source=source, kind=kind, url=res.url, outcome=outcome or res.outcome,
-                      http_status=res.http_status, reason=reason or res.reason,
+    """The fetch-log row of a fetch: its URL and reason masked (flows/stages/redact.py), as
+    everything made from a FetchEvent (error messages, the `fetches` view) is shown."""
+    return FetchEvent(source=source, kind=kind, url=mask_url(res.url),
+                      outcome=outcome or res.outcome, http_status=res.http_status,
+                      reason=mask_text(reason or res.reason, (res.url, res.final_url)),
                       n_bytes=len(res.body) if res.body else None, elapsed_ms=res.elapsed_ms,
                       at=datetime.now(UTC))
 

@@ -36,6 +36,7 @@ from flows.stages.dedup import canonical_url
 from flows.stages.discover import parse_feed, parse_listing, parse_sitemap
 from flows.stages.fetch import decode
 from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Harvest
+from flows.stages.redact import mask_url, without_userinfo
 
 if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (not on a no-op)
     from flows.stages.page import BuildSpec, Built, PageJob
@@ -66,22 +67,23 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
     f = settings.fetch
 
     def get(url: str, kind: str) -> FetchResult:
-        """Fetch one discovery URL; a failure is logged here, a success by `done`."""
+        """Fetch one discovery URL; a failure is logged here, a success by `done`. Errors
+        quote the fetch-log row: URL and reason masked (flows/stages/redact.py)."""
         res = polite_fetch(client, url, f, crawl, source.key, kind, d.events,
                            crawl.validators.get(url))
         if res.outcome == "not_modified":
             d.events.append(event(source.key, kind, res))
             d.ok += 1
         elif not res.ok:
-            d.events.append(event(source.key, kind, res))
-            d.errors.append(f"{url}: {res.reason}")
+            d.events.append(failed := event(source.key, kind, res))
+            d.errors.append(f"{failed.url}: {failed.reason}")
         return res
 
     def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None,
              children: tuple[str, ...] = ()) -> None:
         if error:
-            d.events.append(event(source.key, kind, res, "hard", error))
-            d.errors.append(f"{res.url}: {error}")
+            d.events.append(failed := event(source.key, kind, res, "hard", error))
+            d.errors.append(f"{failed.url}: {failed.reason}")
             return
         d.ok += 1
         d.events.append(event(source.key, kind, res, reason=f"{len(items)} links"))
@@ -120,7 +122,7 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
         if depth < f.sitemap_depth:
             queue += [(c, depth + 1) for c in children]
         elif children:
-            d.events.append(FetchEvent(source.key, "sitemap", url, "skipped", reason=(
+            d.events.append(FetchEvent(source.key, "sitemap", mask_url(url), "skipped", reason=(
                 f"{len(children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
                 at=datetime.now(UTC)))
     for url in source.listings:
@@ -207,9 +209,15 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
     events: list[FetchEvent] = []
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
     if not res.ok:
-        return _Page((*events, event(source.key, "page", res)), failed=res.outcome != "skipped",
-                     dead=(canon, res.reason or res.outcome) if is_dead(res) else None)
-    job = PageJob(canon, item, res.final_url or item.url, res.body, res.content_type,
+        failed = event(source.key, "page", res)
+        return _Page((*events, failed), failed=res.outcome != "skipped",
+                     dead=(canon, failed.reason or res.outcome) if is_dead(res) else None)
+    # A link the feed gave relative to its own URL inherits the feed's `user:password@`
+    # (urljoin): needed to fetch the page, not to show it (Article.url, the digests). The
+    # canonical URL never has it, so the link is known again all the same.
+    link = without_userinfo(item.url)
+    shown = item if link == item.url else replace(item, url=link)
+    job = PageJob(canon, shown, res.final_url or item.url, res.body, res.content_type,
                   event(source.key, "page", res))
     if batches is None:    # threads runner: build here, in the fetching thread
         global _built_here

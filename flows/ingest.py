@@ -23,6 +23,7 @@ from flows.report import ingest_markdown
 from flows.runners import open_builder
 from flows.settings import Settings, Source, default_db_path, load_settings
 from flows.stages.models import Harvest
+from flows.stages.redact import mask_text
 from warehouse import store
 from warehouse.store import SourceSummary
 
@@ -134,5 +135,6 @@ def _result(source: Source, future: PrefectFuture[Harvest]) -> Harvest:
     try:
         return future.result()
     except Exception as exc:  # a bug hit by one outlet's data: record it, go on
+        urls = (*source.feeds, *source.sitemaps, *source.listings)
         return Harvest(source=source.key, name=source.name, articles=(), events=(),
-                       error=f"harvest crashed: {type(exc).__name__}: {exc}")
+                       error=mask_text(f"harvest crashed: {type(exc).__name__}: {exc}", urls))

@@ -20,6 +20,7 @@ import duckdb
 from flows.stages import figures
 from flows.stages.dedup import canonical_url
 from flows.stages.models import Article, FetchEvent, Harvest
+from flows.stages.redact import mask_text
 from flows.stages.topic_match import Hit, matcher
 from flows.stages.topics import RuleTerms, TopicRules, rule_rows
 from warehouse.bands import insert_band_rows
@@ -85,7 +86,7 @@ def failure_recorded(db: Path, run_id: str) -> Iterator[None]:
     except BaseException as exc:
         with opened(db) as con:
             finish_run(con, run_id, "failed" if isinstance(exc, Exception) else "interrupted",
-                       {"error": f"{type(exc).__name__}: {exc}"})
+                       {"error": mask_text(f"{type(exc).__name__}: {exc}")})
         raise
 
 

@@ -27,6 +27,10 @@ from flows.settings import FetchSettings
 from flows.stages.charset import decode as decode  # re-exported: callers import it here
 from flows.stages.models import FetchResult
 from flows.stages.polite import HostGate
+from flows.stages.redact import mask_logger
+
+# httpx logs every request's URL (INFO "HTTP Request: GET <url> ..."): masked like ours.
+mask_logger("httpx")
 
 PAGE_TYPES = ("text/html", "application/xhtml+xml")
 FEED_TYPES = ("xml", "rss", "atom", "text/plain", "application/octet-stream")

@@ -20,6 +20,7 @@ from flows.stages.charset import decode
 from flows.stages.dedup import canonical_url
 from flows.stages.extract import extract
 from flows.stages.models import Article, FeedItem, FetchEvent
+from flows.stages.redact import mask_text
 from flows.stages.topics import RuleTerms
 
 
@@ -77,7 +78,8 @@ def build_page(spec: BuildSpec, job: PageJob) -> Built:
     try:
         extracted = extract(job.url, decode(job.body, job.content_type))
     except Exception as exc:  # a page that breaks the extractor must not end the run
-        extracted, reason = None, f"extraction failed: {type(exc).__name__}: {exc}"
+        extracted, reason = None, mask_text(f"extraction failed: {type(exc).__name__}: {exc}",
+                                            (job.url, job.item.url)) or ""
     else:
         reason = "no article text found on the page"
     if extracted is None:

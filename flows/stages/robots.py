@@ -52,7 +52,9 @@ class RobotsCache:
     def check(self, url: str, get: Getter) -> tuple[bool, FetchResult | None]:
         """(allowed, the robots.txt fetch if this call made it) for `url`."""
         parts = urlsplit(url)
-        key = f"{parts.scheme}://{parts.netloc.lower()}"
+        # The origin without `user:password@` (kept for the request): the rules are the
+        # host's, and the key is stored (table robots_txt) and shown.
+        key = f"{parts.scheme}://{parts.netloc.rpartition('@')[2].lower()}"
         fetched: FetchResult | None = None
         with self._host_lock(key):
             rules = self._rules.get(key)
