@@ -16,18 +16,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import duckdb
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from alerts import chat
-from alerts.incident import Incident, OperatorAlert, build_alert, payload, render_email
+from alerts.incident import OperatorAlert, build_alert, payload, render_email
 from alerts.incident import render_markdown as incident_markdown
 from alerts.mailer import SmtpSettings, send_smtp, smtp_from_env, write_outbox
 from flows.settings import Settings
 from flows.subscribers import Channel
-from warehouse import feed_state, incidents, store
-from warehouse.db import opened
+from warehouse import deliveries, feed_state, incidents, store
+from warehouse.db import lock_wait, opened
 
 
 @dataclass(frozen=True)
@@ -62,34 +61,27 @@ class OperatorReport:
         return out
 
 
-def _send(con: duckdb.DuckDBPyConnection, settings: Settings, ch: Channel,
-          alert: OperatorAlert, events: list[tuple[Incident, str]], smtp: SmtpSettings | None,
-          env: Mapping[str, str] | None) -> AlertResult:
-    """Claim, send, confirm (or release, recording why): see warehouse/incidents.py."""
-    transport = {"email": "smtp" if smtp else "outbox", "chat": "apprise",
-                 "webhook": "webhook"}[ch.kind]
-    incidents.claim(con, alert.alert_id, ch.key, transport, events, alert.created_at)
-    try:
-        target = ch.resolved(env)
-        if ch.kind == "email":
-            msg = render_email(alert, settings.digest.sender, target)
-            if smtp:
-                send_smtp(msg, smtp)
-                location = smtp.describe()
-            else:
-                location = str(write_outbox(msg, settings.digest.outbox, alert.alert_id))
-        elif ch.kind == "chat":
-            chat.send_apprise(target, [incident_markdown(alert, chat.limit_for(ch.scheme))])
-            location = chat.redact(target)
-        else:
-            chat.send_webhook(target, payload(alert))
-            location = chat.redact(target.split("+", 1)[1])
-    except Exception as exc:  # refused, unreachable, secret missing: recorded, retried
-        reason = f"{type(exc).__name__}: {exc}"
-        incidents.release(con, alert.alert_id, reason)
-        return AlertResult(ch.key, alert.alert_id, transport, 0, None, reason)
-    incidents.confirm(con, alert.alert_id, location)
-    return AlertResult(ch.key, alert.alert_id, transport, alert.n_incidents, location)
+def _transport(ch: Channel, smtp: SmtpSettings | None) -> str:
+    return {"email": "smtp" if smtp else "outbox", "chat": "apprise",
+            "webhook": "webhook"}[ch.kind]
+
+
+def _deliver(settings: Settings, ch: Channel, alert: OperatorAlert, smtp: SmtpSettings | None,
+             env: Mapping[str, str] | None) -> str:
+    """Send one claimed alert (no warehouse connection is open); return where it went.
+    Raises when the channel did not take it."""
+    target = ch.resolved(env)
+    if ch.kind == "email":
+        msg = render_email(alert, settings.digest.sender, target)
+        if smtp:
+            send_smtp(msg, smtp)
+            return smtp.describe()
+        return str(write_outbox(msg, settings.digest.outbox, alert.alert_id))
+    if ch.kind == "chat":
+        chat.send_apprise(target, [incident_markdown(alert, chat.limit_for(ch.scheme))])
+        return chat.redact(target)
+    chat.send_webhook(target, payload(alert))
+    return chat.redact(target.split("+", 1)[1])
 
 
 def run_operator_alerts(db: Path, settings: Settings, smtp: SmtpSettings | None,
@@ -97,23 +89,47 @@ def run_operator_alerts(db: Path, settings: Settings, smtp: SmtpSettings | None,
                         ) -> OperatorReport:
     """Update the incidents from the health views, then tell each [operator] channel what it
     has not been told. Incidents are tracked even with no channel configured, so a channel
-    added later is told what is open then (and not the history)."""
+    added later is told what is open then (and not the history).
+
+    As digests (flows/digest.py), the warehouse is held only for short steps — detect and
+    claim (one connection), then confirm or release each channel (one each) — never while an
+    alert is sent, and one pass sends at a time (`<warehouse>.alert-lock`): another pass's
+    recovery would otherwise release this one's claims in flight."""
     now = now or datetime.now(UTC)
     names = {s.key: s.name for s in settings.sources}
+    planned: list[tuple[Channel, OperatorAlert, str]] = []
     results: list[AlertResult] = []
-    with opened(db) as con:
-        feed_state.set_failing_after(con, settings.fetch.failing_after)
-        settled = incidents.recover(con, settings.digest.outbox)
-        first_seen = incidents.note_channels(con, [c.key for c in settings.operator], now)
-        n_opened, n_closed = incidents.detect(con, set(names), now)
-        for ch in settings.operator:
-            events = incidents.pending(con, ch.key, first_seen[ch.key])
-            if not events:
-                results.append(AlertResult(ch.key, None, "", 0, None))
+    with deliveries.run_lock(db, lock_wait(), "alert"):
+        with opened(db) as con:
+            feed_state.set_failing_after(con, settings.fetch.failing_after)
+            settled = incidents.recover(con, settings.digest.outbox)
+            first_seen = incidents.note_channels(con, [c.key for c in settings.operator], now)
+            n_opened, n_closed = incidents.detect(con, set(names), now)
+            for ch in settings.operator:
+                events = incidents.pending(con, ch.key, first_seen[ch.key])
+                if not events:
+                    results.append(AlertResult(ch.key, None, "", 0, None))
+                    continue
+                alert_id = f"operator-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+                alert = build_alert(alert_id, now, events, names, incidents.open_incidents(con))
+                transport = _transport(ch, smtp)
+                incidents.claim(con, alert_id, ch.key, transport, events, alert.created_at)
+                planned.append((ch, alert, transport))
+        for ch, alert, transport in planned:
+            try:
+                location = _deliver(settings, ch, alert, smtp, env)
+            except Exception as exc:  # refused, unreachable, secret missing: recorded, retried
+                reason = f"{type(exc).__name__}: {exc}"
+                with opened(db, migrate_schema=False) as con:
+                    incidents.release(con, alert.alert_id, reason)
+                results.append(AlertResult(ch.key, alert.alert_id, transport, 0, None, reason))
                 continue
-            alert_id = f"operator-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-            alert = build_alert(alert_id, now, events, names, incidents.open_incidents(con))
-            results.append(_send(con, settings, ch, alert, events, smtp, env))
+            with opened(db, migrate_schema=False) as con:
+                incidents.confirm(con, alert.alert_id, location)
+            results.append(AlertResult(ch.key, alert.alert_id, transport, alert.n_incidents,
+                                       location))
+    order = {c.key: k for k, c in enumerate(settings.operator)}
+    results.sort(key=lambda r: order.get(r.channel, 0))
     return OperatorReport(n_opened, n_closed, tuple(results), tuple(settled))
 
 

@@ -368,3 +368,35 @@ def test_the_ingest_flow_alerts_after_its_run_and_a_failed_alert_never_fails_it(
         served = (SITE / path.lstrip("/")).read_bytes().replace(b"{{BASE}}",
                                                                replica.base_url.encode())
         assert html == served, url
+
+
+def test_the_warehouse_is_free_while_an_operator_alert_waits_on_the_smtp_server(
+        tmp_path: Path, db_path: Path) -> None:
+    """As digests: the pass holds the warehouse to detect and claim, and to confirm, never
+    while the SMTP server takes its time (an analyst's query in another process would fail
+    on the lock, and the next ingest wait)."""
+    from tests.digest_helpers import SlowSink
+
+    reader = ("import sys, duckdb\ncon = duckdb.connect(sys.argv[1], read_only=True)\n"
+              "print(con.execute('SELECT count(*) FROM outlet_health').fetchone()[0])")
+    with smtp_server("none", sink=SlowSink()) as (mail, port):
+        assert isinstance(mail, SlowSink)
+        settings = _config(tmp_path, '[operator]\nemail = "ops@example.org"')
+        smtp = SmtpSettings("127.0.0.1", port, "none", timeout=60)
+        _run(db_path, {"ozodi"})
+        _run(db_path, {"ozodi"})
+        done: list[OperatorReport] = []
+        pass_ = threading.Thread(target=lambda: done.append(
+            run_operator_alerts(db_path, settings, smtp)), daemon=True)
+        pass_.start()
+        try:
+            assert mail.waiting.wait(30), "the alert never reached the SMTP server"
+            read = subprocess.run([sys.executable, "-c", reader, str(db_path)],
+                                  capture_output=True, text=True, timeout=60)
+            assert read.returncode == 0 and read.stdout.strip() == "3", read.stderr[-2000:]
+        finally:
+            mail.go.set()
+        pass_.join(60)
+    [report] = done
+    assert [(r.n_incidents, r.error) for r in report.results] == [(1, None)]
+    assert _rows(db_path, "SELECT status FROM operator_alert") == [("delivered",)]

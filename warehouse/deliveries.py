@@ -51,19 +51,21 @@ from warehouse.db import transaction
 
 
 class DigestRunBusy(RuntimeError):
-    """Another process (or thread) is sending digests for this warehouse."""
+    """Another process (or thread) is sending digests (or operator alerts) for this
+    warehouse."""
 
 
-def lock_path(db: Path) -> Path:
-    return db.with_name(f"{db.name}.digest-lock")
+def lock_path(db: Path, kind: str = "digest") -> Path:
+    return db.with_name(f"{db.name}.{kind}-lock")
 
 
 @contextmanager
-def run_lock(db: Path, wait: float) -> Iterator[None]:
-    """Hold `<warehouse>.digest-lock` (an exclusive `flock`) for a sending run, waiting up to
+def run_lock(db: Path, wait: float, kind: str = "digest") -> Iterator[None]:
+    """Hold `<warehouse>.<kind>-lock` (an exclusive `flock`) for a sending run, waiting up to
     `wait` seconds for another run to finish; raise DigestRunBusy after that. Released on
-    exit, and by the kernel when the process dies."""
-    path = lock_path(Path(db))
+    exit, and by the kernel when the process dies. Digests and operator alerts ("alert")
+    have a lock each: their claims are in different tables."""
+    path = lock_path(Path(db), kind)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -75,7 +77,7 @@ def run_lock(db: Path, wait: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise DigestRunBusy(
-                        f"another digest run is sending for {db} (lock {path} held; waited "
+                        f"another {kind} run is sending for {db} (lock {path} held; waited "
                         f"{wait:g} s, MIGWATCH_LOCK_WAIT)") from None
                 time.sleep(0.2)
         try:
