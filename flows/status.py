@@ -16,7 +16,8 @@ def render_status(db: Path) -> tuple[str, int]:
     with opened(db, read_only=True, retry_seconds=30) as con:
         outlets = con.execute(
             "SELECT source, name, last_ok, consecutive_failures, last_success_at, articles,"
-            " last_new_articles, last_error FROM outlet_health ORDER BY source").fetchall()
+            " last_new_articles, last_error, configured FROM outlet_health"
+            " ORDER BY NOT configured, source").fetchall()
         runs = con.execute(
             "SELECT run_id, flow, started_at, finished_at, status FROM runs "
             "ORDER BY started_at DESC LIMIT 5").fetchall()
@@ -35,8 +36,10 @@ def render_status(db: Path) -> tuple[str, int]:
     lines += ["", f"{'outlet':<16} {'health':<14} {'articles':>8} {'last new':>8} "
                   f"{'requests':>8} {'failed':>6} {'bytes':>9}  {'last success':<20} last error"]
     failing = 0
-    for source, _name, ok, streak, last_success, n, last_new, error in outlets:
-        if ok:
+    for source, _name, ok, streak, last_success, n, last_new, error, configured in outlets:
+        if not configured:   # removed from the sources file: its history, not a failure
+            health, ok = "removed", True
+        elif ok:
             health = "ok"
         else:
             failing += 1

@@ -222,6 +222,12 @@ def test_an_outlet_removed_from_the_sources_file_closes_its_incident(tmp_path: P
         closed = hook.posts[1][1]["incidents"][0]
         assert (closed["event"], closed["closed_reason"]) == ("closed", "removed")
         assert "no longer in the sources file" in closed["text"]
+    # Its history stays, but it is no longer failing: `status` (whose exit status monitoring
+    # reads) and the failing_outlets view agree with the alert.
+    assert _rows(db_path, "SELECT source, configured FROM outlet_health ORDER BY source") == [
+        ("asiaplus_en", True), ("cabar", True), ("ozodi", False)]
+    assert _rows(db_path, "SELECT count(*) FROM failing_outlets") == [(0,)]
+    assert main(["status", "--db", str(db_path)]) == 0
 
 
 # Runs one alert pass in its own process, for the test that kills it in the middle of a send.

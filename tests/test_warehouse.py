@@ -27,7 +27,7 @@ CONTRACT = {
                 "elapsed_ms", "logged_at"],
     "outlet_health": ["source", "name", "last_run_at", "last_ok", "last_success_at",
                       "consecutive_failures", "last_error", "articles", "last_new_articles",
-                      "runs"],
+                      "runs", "configured"],
     "figures": ["article_id", "seq", "value", "value_high", "unit", "counted", "year", "raw",
                 "sentence", "source", "published_at", "lang", "is_seed", "duplicate_of"],
     "topic_daily": ["day", "topic", "lang", "source", "articles"],

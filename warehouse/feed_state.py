@@ -115,7 +115,14 @@ def save_robots(con: duckdb.DuckDBPyConnection, copies: list[RobotsCopy]) -> Non
                      for c in {c.origin: c for c in copies}.values()])
 
 
-def set_failing_after(con: duckdb.DuckDBPyConnection, runs: int) -> None:
+def set_failing_after(con: duckdb.DuckDBPyConnection, runs: int,
+                      sources: list[str] | None = None) -> None:
+    """The health settings of the sources file as read now: `[fetch] failing_after`, and
+    (given) the outlets it lists (table configured_source)."""
     with transaction(con):
         con.execute("DELETE FROM health_setting")
         con.execute("INSERT INTO health_setting VALUES (?)", [runs])
+        if sources is not None:
+            con.execute("DELETE FROM configured_source")
+            insert_many(con, "INSERT INTO configured_source VALUES (?, ?)",
+                        [[s, datetime.now(UTC)] for s in sorted(set(sources))])
