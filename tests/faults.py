@@ -37,6 +37,18 @@ def rss(base: str, *links: str) -> bytes:
             f"<title>t</title>{items}</channel></rss>").encode()
 
 
+def etag_feed(body: bytes, not_modified: list[str], etag: str = '"feed-v1"') -> Route:
+    """A feed with an ETag that answers 304 to a request carrying it (noted in
+    `not_modified`)."""
+    def route(h: BaseHTTPRequestHandler) -> None:
+        if h.headers.get("If-None-Match") == etag:
+            not_modified.append(h.path)
+            send(h, 304, headers={"ETag": etag})
+        else:
+            send(h, 200, body, "application/rss+xml", headers={"ETag": etag})
+    return route
+
+
 def drip(h: BaseHTTPRequestHandler) -> None:
     """Headers at once, then one byte every 0.2 s for ever: only a deadline stops it."""
     h.send_response(200)

@@ -62,3 +62,9 @@ def task_runs(name: str, flow_run_id: UUID | None = None) -> list:
     with get_client(sync_client=True) as client:
         return client.read_task_runs(flow_run_filter=flows, task_run_filter=TaskRunFilter(
             name=TaskRunFilterName(like_=name)))
+
+
+def rows(db: Path, query: str) -> list[tuple]:
+    """A query's rows, read the way an analyst does (another read-only connection)."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(query).fetchall()

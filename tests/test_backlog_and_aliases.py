@@ -17,7 +17,6 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import duckdb
@@ -30,12 +29,11 @@ from flows.stages.dedup import canonical_url
 from flows.stages.fetch import make_client
 from flows.stages.models import Article, FeedItem
 from tests import faults as f
-from tests.faultserver import FaultServer, Route, send
-from tests.helpers import article, memory_warehouse
+from tests.faultserver import FaultServer, send
+from tests.helpers import article, memory_warehouse, rows
 from warehouse import db as wdb
 from warehouse import store
 
-ETAG = '"backlog-v1"'
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
@@ -67,19 +65,6 @@ def _dated_rss(base: str, links: Sequence[tuple[str, datetime | None]]) -> bytes
             f"<title>t</title>{items}</channel></rss>").encode()
 
 
-def _with_etag(body: bytes, not_modified: list[str]) -> Route:
-    def route(h: BaseHTTPRequestHandler) -> None:
-        if h.headers.get("If-None-Match") == ETAG:
-            not_modified.append(h.path)
-            send(h, 304, headers={"ETag": ETAG})
-        else:
-            send(h, 200, body, "application/rss+xml", headers={"ETag": ETAG})
-    return route
-
-
-def _rows(db: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(query).fetchall()
 
 
 # --- the backlog -----------------------------------------------------------------------------
@@ -93,7 +78,7 @@ def test_a_capped_backlog_drains_newest_first_then_the_feed_costs_a_304(
     paths = [f"/big/story-{k}" for k in range(250)]
     not_modified: list[str] = []
     page = f.article_html(f.RU_PAGE).encode()
-    server.routes["/big/feed.xml"] = _with_etag(
+    server.routes["/big/feed.xml"] = f.etag_feed(
         _dated_rss(server.base, [(p, T0 + timedelta(hours=k)) for k, p in enumerate(paths)]),
         not_modified)
     for p in paths:
@@ -113,7 +98,7 @@ def test_a_capped_backlog_drains_newest_first_then_the_feed_costs_a_304(
     assert all(server.hits[p] == 1 for p in paths)
     # Validators kept only once nothing was left: runs 2 and 3 read the feed in full.
     assert server.hits["/big/feed.xml"] == 4 and not_modified == ["/big/feed.xml"]
-    assert _rows(db, "SELECT count(*) FROM articles WHERE source = 'big'") == [(250,)]
+    assert rows(db, "SELECT count(*) FROM articles WHERE source = 'big'") == [(250,)]
 
 
 def test_known_links_are_dropped_before_the_cap_and_only_feeds_with_links_left_lose_validators(
@@ -125,8 +110,8 @@ def test_known_links_are_dropped_before_the_cap_and_only_feeds_with_links_left_l
     b = [(f"/two/b{k}", T0 + timedelta(days=k)) for k in range(1, 6)]
     page = f.article_html(f.RU_PAGE).encode()
     server.routes.update({
-        "/two/a.xml": _with_etag(_dated_rss(server.base, a), []),
-        "/two/b.xml": _with_etag(_dated_rss(server.base, b), []),
+        "/two/a.xml": f.etag_feed(_dated_rss(server.base, a), []),
+        "/two/b.xml": f.etag_feed(_dated_rss(server.base, b), []),
         **{p: (lambda h: send(h, 200, page)) for p, _ in a + b}})
     settings = load_settings(_config(tmp_path, server, "two", ["/two/a.xml", "/two/b.xml"],
                                      cap=3))
@@ -206,12 +191,12 @@ def test_a_page_whose_canonical_differs_from_its_feed_link_is_fetched_once(
     assert {p: server.hits[p] for p in pages if p != "/share/one"} == {
         p: n for p, n in after_first.items() if p != "/share/one"}
 
-    stored = dict(_rows(db, "SELECT canonical_url, id FROM articles WHERE source = 'alias'"))
+    stored = dict(rows(db, "SELECT canonical_url, id FROM articles WHERE source = 'alias'"))
     canon = {name: canonical_url(f"{server.base}{name}") for name in
              ("/news/one.html", "/news/two.html", "/news/one.html?from=rss", "/m/one", "/r/2",
               "/share/one")}
     assert stored.keys() == {canon["/news/one.html"], canon["/news/two.html"]}
-    assert dict(_rows(db, "SELECT canonical_url, doc_id FROM url_alias")) == {
+    assert dict(rows(db, "SELECT canonical_url, doc_id FROM url_alias")) == {
         canon["/news/one.html?from=rss"]: stored[canon["/news/one.html"]],
         canon["/m/one"]: stored[canon["/news/one.html"]],
         canon["/share/one"]: stored[canon["/news/one.html"]],

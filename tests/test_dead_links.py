@@ -26,21 +26,9 @@ from flows.settings import load_settings
 from flows.stages.fetch import make_client
 from tests import faults as f
 from tests.faultserver import FaultServer, Route, send
+from tests.helpers import rows
 from warehouse import store
 from warehouse.db import connect
-
-ETAG = '"feed-v1"'
-
-
-def _feed(body: bytes, not_modified: list[str]) -> Route:
-    """A feed with an ETag that answers 304 to a request carrying it."""
-    def route(h: BaseHTTPRequestHandler) -> None:
-        if h.headers.get("If-None-Match") == ETAG:
-            not_modified.append(h.path)
-            send(h, 304, headers={"ETag": ETAG})
-        else:
-            send(h, 200, body, "application/rss+xml", headers={"ETag": ETAG})
-    return route
 
 
 def _fails_then_works(times: int, html: str) -> Route:
@@ -72,17 +60,12 @@ def _config(tmp_path: Path, srv: FaultServer, key: str) -> Path:
     return cfg
 
 
-def _rows(db: Path, query: str) -> list[tuple]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        return con.execute(query).fetchall()
-
-
 @pytest.mark.usefixtures("prefect_harness")
 def test_an_outlet_linking_dead_pages_stays_ok_and_asks_each_once(
         server: FaultServer, tmp_path: Path) -> None:
     not_modified: list[str] = []
     server.routes.update({
-        "/mixed/feed.xml": _feed(f.rss(server.base, "/mixed/story", "/mixed/report.pdf",
+        "/mixed/feed.xml": f.etag_feed(f.rss(server.base, "/mixed/story", "/mixed/report.pdf",
                                        "/mixed/deleted", "/mixed/removed"), not_modified),
         "/mixed/story": lambda h: send(h, 200, f.article_html(f.RU_PAGE).encode()),
         "/mixed/report.pdf": lambda h: send(h, 200, b"%PDF-1.4 ...", ctype="application/pdf"),
@@ -102,18 +85,18 @@ def test_an_outlet_linking_dead_pages_stays_ok_and_asks_each_once(
     # Only dead links failed: the feed's validators were kept, so later runs cost a 304.
     assert server.hits["/mixed/feed.xml"] == 4 and len(not_modified) == 3
 
-    remembered = dict(_rows(db, "SELECT canonical_url, reason FROM rejected_url "
+    remembered = dict(rows(db, "SELECT canonical_url, reason FROM rejected_url "
                                 "WHERE source = 'mixed'"))
     by_path = {url.rsplit("/", 1)[1]: reason for url, reason in remembered.items()}
     assert by_path.keys() == {"report.pdf", "deleted", "removed"}
     assert "application/pdf" in by_path["report.pdf"]
     assert by_path["deleted"].startswith("HTTP 404") and by_path["removed"].startswith("HTTP 410")
-    assert _rows(db, "SELECT last_ok, consecutive_failures, last_error FROM outlet_health "
+    assert rows(db, "SELECT last_ok, consecutive_failures, last_error FROM outlet_health "
                      "WHERE source = 'mixed'") == [(True, 0, None)]
-    assert _rows(db, "SELECT count(*) FROM failing_outlets") == [(0,)]
-    assert _rows(db, "SELECT count(*) FROM operator_incident") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM failing_outlets") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM operator_incident") == [(0,)]
     # The fetch log shows each dead link once, as the hard failure it was.
-    assert sorted(_rows(db, "SELECT url, outcome FROM fetches WHERE kind = 'page' "
+    assert sorted(rows(db, "SELECT url, outcome FROM fetches WHERE kind = 'page' "
                             "AND outcome <> 'ok'")) == sorted(
         (f"{server.base}{p}", "hard")
         for p in ("/mixed/report.pdf", "/mixed/deleted", "/mixed/removed"))
@@ -124,7 +107,7 @@ def test_a_transient_failure_is_retried_next_run_and_is_not_remembered(
         server: FaultServer, tmp_path: Path) -> None:
     not_modified: list[str] = []
     server.routes.update({
-        "/flaky/feed.xml": _feed(f.rss(server.base, "/flaky/story", "/flaky/report.pdf",
+        "/flaky/feed.xml": f.etag_feed(f.rss(server.base, "/flaky/story", "/flaky/report.pdf",
                                        "/flaky/later"), not_modified),
         "/flaky/story": lambda h: send(h, 200, f.article_html(f.RU_PAGE).encode()),
         "/flaky/report.pdf": lambda h: send(h, 200, b"%PDF-1.4 ...", ctype="application/pdf"),
@@ -147,9 +130,9 @@ def test_a_transient_failure_is_retried_next_run_and_is_not_remembered(
     assert not_modified == []
     assert server.hits["/flaky/later"] == 3
     assert server.hits["/flaky/report.pdf"] == 1 and server.hits["/flaky/story"] == 1
-    assert [u.rsplit("/", 1)[1] for (u,) in _rows(db, "SELECT canonical_url FROM rejected_url")
+    assert [u.rsplit("/", 1)[1] for (u,) in rows(db, "SELECT canonical_url FROM rejected_url")
             ] == ["report.pdf"]
-    assert sorted(u.rsplit("/", 1)[1] for (u,) in _rows(db, "SELECT url FROM articles "
+    assert sorted(u.rsplit("/", 1)[1] for (u,) in rows(db, "SELECT url FROM articles "
                                                             "WHERE NOT is_seed")) == [
         "later", "story"]
 
@@ -224,11 +207,11 @@ def test_a_remembered_page_is_asked_again_after_retry_rejected_days(
     if retry_days:
         assert (again.status, again.new_articles) == ("ok", 1)
         assert server.hits["/late/story"] == 2
-        assert _rows(db, "SELECT count(*) FROM rejected_url") == [(0,)]
+        assert rows(db, "SELECT count(*) FROM rejected_url") == [(0,)]
     else:    # 0: never asked again
         assert (again.status, again.new_articles) == ("ok", 0)
         assert server.hits["/late/story"] == 1
-        assert _rows(db, "SELECT count(*) FROM rejected_url") == [(1,)]
+        assert rows(db, "SELECT count(*) FROM rejected_url") == [(1,)]
 
 
 def test_a_page_rejected_again_waits_as_long_again(server: FaultServer, tmp_path: Path) -> None:

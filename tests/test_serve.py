@@ -208,27 +208,37 @@ def _reap(proc: subprocess.Popen, pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _start_serve(demo_cfg: Path, db_path: Path, tmp_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+           "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
+    env.pop("PREFECT_API_URL", None)
+    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
+    return subprocess.Popen(_dockerfile_command("CMD"), cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _its_server(proc: subprocess.Popen, tmp_path: Path) -> int:
+    """The pid of the Prefect server serve (`proc`, logging to serve.log) started."""
+    deadline = time.monotonic() + 180
+    while "started a Prefect server" not in (tmp_path / "serve.log").read_text("utf-8"):
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
+        assert time.monotonic() < deadline, "serve never started its Prefect server"
+        time.sleep(0.5)
+    servers = [p for p in children().get(proc.pid, [])
+               if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
+    assert len(servers) == 1, servers
+    return servers[0]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path: Path,
                                                         tmp_path: Path) -> None:
     """SIGKILL gives `migwatch serve` no chance to stop the Prefect server it started; the
     server must not run on unowned (flows/orphan_guard.py)."""
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
-           "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
-    env.pop("PREFECT_API_URL", None)
-    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
-    proc = subprocess.Popen(_dockerfile_command("CMD"), cwd=tmp_path, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = _start_serve(demo_cfg, db_path, tmp_path)
     servers: list[int] = []
     try:
-        deadline = time.monotonic() + 180
-        while "started a Prefect server" not in (tmp_path / "serve.log").read_text("utf-8"):
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
-            assert time.monotonic() < deadline, "serve never started its Prefect server"
-            time.sleep(0.5)
-        servers = [p for p in children().get(proc.pid, [])
-                   if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
-        assert len(servers) == 1, servers
+        servers = [_its_server(proc, tmp_path)]
         proc.kill()
         proc.wait()
         deadline = time.monotonic() + 60
@@ -377,15 +387,6 @@ def test_health_checks_the_api_of_the_serve_running_for_the_warehouse(
     assert code == 0 and "is not running" in text and "NOT answering" not in text
 
 
-def _start_serve(demo_cfg: Path, db_path: Path, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
-           "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
-    env.pop("PREFECT_API_URL", None)
-    log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
-    return subprocess.Popen(_dockerfile_command("CMD"), cwd=tmp_path, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, text=True)
-
-
 def test_serve_exits_1_when_the_prefect_server_it_started_dies(
         demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
     """Without its server nothing is ever scheduled again, while the process looks alive:
@@ -393,14 +394,7 @@ def test_serve_exits_1_when_the_prefect_server_it_started_dies(
     proc = _start_serve(demo_cfg, db_path, tmp_path)
     servers: list[int] = []
     try:
-        deadline = time.monotonic() + 180
-        while "started a Prefect server" not in (tmp_path / "serve.log").read_text("utf-8"):
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
-            assert time.monotonic() < deadline, "serve never started its Prefect server"
-            time.sleep(0.5)
-        servers = [p for p in children().get(proc.pid, [])
-                   if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
-        assert len(servers) == 1, servers
+        servers = [_its_server(proc, tmp_path)]
         time.sleep(2)    # the runner is up
         os.kill(servers[0], signal.SIGKILL)
         code = proc.wait(timeout=90)
