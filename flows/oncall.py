@@ -101,7 +101,7 @@ def run_operator_alerts(db: Path, settings: Settings, smtp: SmtpSettings | None,
     results: list[AlertResult] = []
     with deliveries.run_lock(db, lock_wait(), "alert"):
         with opened(db) as con:
-            feed_state.set_failing_after(con, settings.fetch.failing_after, list(names))
+            feed_state.set_health_settings(con, settings.fetch.failing_after, list(names))
             settled = incidents.recover(con, settings.digest.outbox)
             first_seen = incidents.note_channels(con, [c.key for c in settings.operator], now)
             n_opened, n_closed = incidents.detect(con, set(names), now)

@@ -59,7 +59,7 @@ def prepare_warehouse(db_path: Path, settings: Settings) -> int:
 
 def _finish_preparing(con: DuckDBPyConnection, settings: Settings) -> int:
     """The rest of preparing: alert thresholds, and the seeds not yet stored."""
-    feed_state.set_failing_after(con, settings.fetch.failing_after,
+    feed_state.set_health_settings(con, settings.fetch.failing_after,
                                  [s.key for s in settings.sources])
     missing = store.missing_seeds(con)
     seeds = []

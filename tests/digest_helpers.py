@@ -92,6 +92,14 @@ def filled_settings(tmp_path: Path, db: Path, extra: str = "") -> Settings:
     return settings
 
 
+def ban_rows(n: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """`n` candidate rows of one topic, long enough to fill a chat message's limit."""
+    return [{"id": i, "title": f"Story {i} about entry bans " + "x" * 60,
+             "url": f"https://e.org/{i}", "source": "ozodi", "published_at": now, "lang": "en",
+             "text": "Entry ban story. " * 5, "topic": "entry_bans", "score": 5,
+             "evidence": ["entry ban*"], "also": None} for i in range(n)]
+
+
 def parse(path_or_bytes: Path | bytes) -> EmailMessage:
     raw = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
     msg = email.message_from_bytes(raw, policy=email.policy.default)

@@ -15,7 +15,7 @@ from alerts.compose import build_digest
 from flows.cli import main
 from flows.digest import run_digests
 from flows.settings import ConfigError, Settings, parse_settings
-from tests.digest_helpers import ChatSink, filled_settings, settings_text
+from tests.digest_helpers import ChatSink, ban_rows, filled_settings, settings_text
 from warehouse.db import connect
 
 
@@ -87,10 +87,7 @@ def test_a_failing_channel_is_retried_next_run_and_others_are_unaffected(
 
 def test_telegram_digests_are_split_below_4096_characters(tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    rows = [{"id": i, "title": f"Story {i} about entry bans " + "x" * 60,
-             "url": f"https://e.org/{i}", "source": "ozodi", "published_at": now, "lang": "en",
-             "text": "Entry ban story. " * 5, "topic": "entry_bans", "score": 5,
-             "evidence": ["entry ban*"], "also": None} for i in range(120)]
+    rows = ban_rows(120, now)
     digest = build_digest("chat", rows, {"entry_bans": "Entry bans"}, {}, now, 200)
     parts = render_markdown(digest, 4096)
     assert len(parts) > 1 and all(len(p) <= 4096 for p in parts)

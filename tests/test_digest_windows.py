@@ -18,6 +18,7 @@ from flows.settings import Settings, parse_settings
 from flows.subscribers import Channel, Subscriber
 from tests.digest_helpers import (
     ChatSink,
+    ban_rows,
     fill,
     filled_settings,
     parse,
@@ -258,10 +259,7 @@ def test_the_more_lines_fit_a_chat_digest_split_into_parts() -> None:
     from alerts.compose import build_digest
 
     now = datetime.now(UTC)
-    rows = [{"id": i, "title": f"Story {i} about entry bans " + "x" * 60,
-             "url": f"https://e.org/{i}", "source": "ozodi", "published_at": now, "lang": "en",
-             "text": "Entry ban story. " * 5, "topic": "entry_bans", "score": 5,
-             "evidence": ["entry ban*"], "also": None} for i in range(120)]
+    rows = ban_rows(120, now)
     digest = build_digest("chat", rows, {"entry_bans": "Entry bans"}, {}, now, 100)
     assert digest.sections[0].more == 20 and digest.total == 120
     parts = render_markdown(digest, limit_for("tgram"))

@@ -69,21 +69,24 @@ def _view_texts() -> list[str]:
     return [path.read_text(encoding="utf-8") for path in sorted(VIEWS.glob("*.sql"))]
 
 
-def views_fingerprint() -> str:
-    """Which definitions of the analyst views this code has."""
-    return hashlib.sha1("\0".join(_view_texts()).encode("utf-8")).hexdigest()[:16]
+def views_fingerprint(texts: list[str] | None = None) -> str:
+    """Which definitions of the analyst views this code has (`texts`: `_view_texts()`, when
+    already read)."""
+    texts = _view_texts() if texts is None else texts
+    return hashlib.sha1("\0".join(texts).encode("utf-8")).hexdigest()[:16]
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
     """Re-create the analyst views, noting which definitions they are (table view_version),
     so that a reader can tell views written by an older migwatch."""
+    texts = _view_texts()
     con.execute("BEGIN TRANSACTION")
     try:
-        for text in _view_texts():
+        for text in texts:
             con.execute(text)
         con.execute("CREATE TABLE IF NOT EXISTS view_version (fingerprint VARCHAR NOT NULL)")
         con.execute("DELETE FROM view_version")
-        con.execute("INSERT INTO view_version VALUES (?)", [views_fingerprint()])
+        con.execute("INSERT INTO view_version VALUES (?)", [views_fingerprint(texts)])
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -103,12 +106,12 @@ def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [f"{version:04d}_{name}" for version, name, _ in migrations() if version not in done]
 
 
-def _views_current(con: duckdb.DuckDBPyConnection) -> bool:
+def _views_current(con: duckdb.DuckDBPyConnection, texts: list[str]) -> bool:
     try:
         rows = con.execute("SELECT max(fingerprint) FROM view_version").fetchall()
     except duckdb.CatalogException:
         return False
-    return rows == [(views_fingerprint(),)]
+    return rows == [(views_fingerprint(texts),)]
 
 
 def _as_current(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyConnection:
@@ -132,8 +135,9 @@ def _as_current(con: duckdb.DuckDBPyConnection, path: Path) -> duckdb.DuckDBPyCo
                 f"to apply ({pending[0]} first), and it cannot be upgraded now ({exc}). Run "
                 f"`migwatch migrate --db {path}` where the file is writable.") from exc
         return connect(path, read_only=True, retry_seconds=0)
-    if not _views_current(con):
-        for text in _view_texts():
+    texts = _view_texts()
+    if not _views_current(con, texts):
+        for text in texts:
             con.execute(text.replace("CREATE OR REPLACE VIEW", "CREATE OR REPLACE TEMP VIEW"))
     return con
 

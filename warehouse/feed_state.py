@@ -1,7 +1,7 @@
 """What the crawler remembers between runs: conditional-GET validators per discovery URL
 (table `feed_state`, migration 0002), the children each sitemap index listed (table
 `sitemap_child`) and robots.txt per origin (table `robots_txt`, both migration 0012); and the
-health threshold the `failing_outlets` view reads.
+health settings the `outlet_health` and `failing_outlets` views read.
 
 A discovery URL carrying secrets (`user:password@`, `?api_key=`) is not stored as such: its
 key is the masked URL (flows/stages/redact.py) and a hash of the real one (`state_key`),
@@ -115,14 +115,13 @@ def save_robots(con: duckdb.DuckDBPyConnection, copies: list[RobotsCopy]) -> Non
                      for c in {c.origin: c for c in copies}.values()])
 
 
-def set_failing_after(con: duckdb.DuckDBPyConnection, runs: int,
-                      sources: list[str] | None = None) -> None:
+def set_health_settings(con: duckdb.DuckDBPyConnection, runs: int, sources: list[str]
+                        ) -> None:
     """The health settings of the sources file as read now: `[fetch] failing_after`, and
-    (given) the outlets it lists (table configured_source)."""
+    the outlets it lists (table configured_source)."""
     with transaction(con):
         con.execute("DELETE FROM health_setting")
         con.execute("INSERT INTO health_setting VALUES (?)", [runs])
-        if sources is not None:
-            con.execute("DELETE FROM configured_source")
-            insert_many(con, "INSERT INTO configured_source VALUES (?, ?)",
-                        [[s, datetime.now(UTC)] for s in sorted(set(sources))])
+        con.execute("DELETE FROM configured_source")
+        insert_many(con, "INSERT INTO configured_source VALUES (?, ?)",
+                    [[s, datetime.now(UTC)] for s in sorted(set(sources))])

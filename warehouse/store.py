@@ -193,28 +193,25 @@ def _insert_matches(con: duckdb.DuckDBPyConnection,
 
 
 def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
-               include_rejected: bool = True,
                retry_rejected_days: float = 0) -> set[str]:
-    """Which of these canonical URLs are stored or (unless told otherwise) were rejected
-    before: not fetched again. Stored: a document's own canonical URL, or an alias of one
-    (table url_alias: the canonical URL of a feed link that led to a page whose canonical URL
-    differs, see `insert_articles`). Rejected (table rejected_url): a page that gave no
-    article, or a dead link (flows/harvest.py `is_dead`: 404, 410, not HTML, too large...);
-    one rejected more than `retry_rejected_days` ago is asked again (0: never)."""
+    """Which of these canonical URLs are stored or were rejected before: not fetched again.
+    Stored: a document's own canonical URL, or an alias of one (`_stored_ids`). Rejected
+    (table rejected_url): a page that gave no article, or a dead link (flows/harvest.py
+    `is_dead`: 404, 410, not HTML, too large...); one rejected more than
+    `retry_rejected_days` ago is asked again (0: never)."""
     if not canonical:
         return set()
-    query = ("SELECT canonical_url FROM doc WHERE canonical_url IN (SELECT unnest($urls))"
-             " UNION SELECT canonical_url FROM url_alias"
-             " WHERE canonical_url IN (SELECT unnest($urls))")
-    params: dict[str, Any] = {"urls": list(canonical)}
-    if include_rejected:
-        query += (" UNION SELECT canonical_url FROM rejected_url"
-                  " WHERE canonical_url IN (SELECT unnest($urls))")
+    known = set(_stored_ids(con, list(canonical)))
+    rest = [u for u in canonical if u not in known]
+    if rest:
+        query = ("SELECT canonical_url FROM rejected_url"
+                 " WHERE canonical_url IN (SELECT unnest($urls))")
+        params: dict[str, Any] = {"urls": rest}
         if retry_rejected_days > 0:
             query += " AND rejected_at > now() - to_microseconds($age::BIGINT)"
             params["age"] = round(retry_rejected_days * 86_400e6)
-    rows = con.execute(query, params).fetchall()
-    return {r[0] for r in rows}
+        known.update(r[0] for r in con.execute(query, params).fetchall())
+    return known
 
 
 def _stored_ids(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> dict[str, int]:

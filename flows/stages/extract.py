@@ -34,29 +34,26 @@ def _meta_published(html: str) -> datetime | None:
     found += _JSON_LD_PUBLISHED.findall(head)
     best: tuple[int, datetime] | None = None
     for value in found:
-        parsed = parse_datetime(value)
+        parsed = _stated(value)
         if parsed is None:
             continue
-        rank = 0 if not _HAS_TIME.search(value) else 2 if _has_offset(value) else 1
+        rank = 0 if not _HAS_TIME.search(value) else 2 if parsed.tzinfo else 1
         if best is None or rank > best[0]:
             best = (rank, parsed)
-    return best[1] if best else None
+    return best[1].replace(tzinfo=best[1].tzinfo or UTC) if best else None
 
 
-def _has_offset(value: str) -> bool:
+def _stated(value: str) -> datetime | None:
+    """An ISO date or time as written: naive when it states no offset."""
     try:
-        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).tzinfo is not None
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
-        return False
+        return None
 
 
 def parse_datetime(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    value = value.strip().replace("Z", "+00:00")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
+    parsed = _stated(value) if value else None
+    if parsed is None:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

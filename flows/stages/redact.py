@@ -14,8 +14,8 @@ log, error messages, run summaries, logs, operator alerts) goes through `mask_ur
 
 A secret in the path itself (`/feeds/<token>/rss`) cannot be told from a path and is kept.
 
-`origin` is the stronger form used for chat and webhook channel URLs, whose tokens usually
-are the path: scheme://host only.
+Chat and webhook channel URLs, whose tokens usually are the path, are shown in the stronger
+form of alerts/chat.py `redact`: scheme://host only.
 """
 
 from __future__ import annotations
@@ -129,13 +129,6 @@ def mask_text(text: str | None, urls: Iterable[str | None] = ()) -> str | None:
     for secret in sorted({s for u in urls if u for s in secrets_of(u)}, key=len, reverse=True):
         text = text.replace(secret, MASK)
     return text
-
-
-def origin(url: str) -> str:
-    """scheme://host for logs and the digest table: no tokens, passwords or paths (what
-    alerts/chat.py `redact` shows of a channel URL, whose token is often the path)."""
-    m = re.match(r"^([a-z0-9+.-]+)://(?:[^@/]*@)?([^/?#]*)", url)
-    return f"{m.group(1)}://{m.group(2)}" if m else "?"
 
 
 def without_userinfo(url: str) -> str:
