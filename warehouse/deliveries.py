@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -106,14 +106,6 @@ def claim_all(con: duckdb.DuckDBPyConnection, claims: Iterable[Claim], read_at: 
         for c in claims:
             _insert_claim(con, c.digest_id, c.subscriber, c.channel, c.transport,
                           list(c.items), read_at)
-
-
-def claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str, channel: str,
-          transport: str, items: list[tuple[int, str]], read_at: datetime | None = None
-          ) -> None:
-    with transaction(con):
-        _insert_claim(con, digest_id, subscriber, channel, transport, items,
-                      read_at or datetime.now(UTC))
 
 
 def _insert_claim(con: duckdb.DuckDBPyConnection, digest_id: str, subscriber: str,
