@@ -80,7 +80,7 @@ def _deliver(settings: Settings, ch: Channel, alert: OperatorAlert, smtp: SmtpSe
     if ch.kind == "chat":
         chat.send_apprise(target, [incident_markdown(alert, chat.limit_for(ch.scheme))])
         return chat.redact(target)
-    chat.send_webhook(target, payload(alert))
+    chat.send_webhook(target, payload(alert), timeout=settings.digest.webhook_timeout)
     return chat.redact(target.split("+", 1)[1])
 
 

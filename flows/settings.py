@@ -76,7 +76,7 @@ class DigestSettings:
     outbox: Path = PROJECT_ROOT / "var" / "outbox"
     max_items_per_topic: int = 20
     window_days: int = 7
-    webhook_timeout: float = 30.0    # seconds a JSON webhook has to answer
+    webhook_timeout: float = 30.0    # seconds a JSON webhook (digest or operator) has to answer
 
 
 @dataclass(frozen=True)

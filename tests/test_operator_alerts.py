@@ -33,12 +33,12 @@ NAMES = {"asiaplus_en": "Asia-Plus", "ozodi": "Ozodi", "cabar": "CABAR"}
 EVIL = "refused [click](http://evil) @channel <b>x</b>"
 
 
-def _config(tmp_path: Path, operator: str) -> Settings:
+def _config(tmp_path: Path, operator: str, digest: str = "") -> Settings:
     (tmp_path / "rules.toml").write_text(RULES, encoding="utf-8")
     sources = "".join(f'[[sources]]\nkey = "{k}"\nname = "{n}"\nfeeds = ["https://{k}.org/rss"]\n'
                       for k, n in NAMES.items())
     text = (f'[fetch]\nfailing_after = 2\n[digest]\nrecipients = ["desk@example.org"]\n'
-            f'outbox = "{tmp_path / "outbox"}"\n[topics]\nrules = "rules.toml"\n'
+            f'outbox = "{tmp_path / "outbox"}"\n{digest}\n[topics]\nrules = "rules.toml"\n'
             f"{operator}\n{sources}")
     (tmp_path / "sources.toml").write_text(text, encoding="utf-8")
     return parse_settings(text, tmp_path / "sources.toml")
@@ -237,6 +237,23 @@ from flows.oncall import run_operator_alerts
 from flows.settings import load_settings
 run_operator_alerts(sys.argv[1], load_settings(sys.argv[2]), None)
 """
+
+
+def test_operator_webhooks_wait_as_long_as_digest_webhooks(tmp_path: Path,
+                                                           db_path: Path) -> None:
+    """`[digest] webhook_timeout` is the one setting for JSON webhooks, operator ones too."""
+    with ChatSink() as hook:
+        hook.delay = {"/ops": 3.0}
+        settings = _config(tmp_path, f'[operator]\nchat = "webhook+http://127.0.0.1:'
+                                     f'{hook.port}/ops"', digest="webhook_timeout = 1")
+        _run(db_path, {"cabar"})
+        _run(db_path, {"cabar"})
+        late = run_operator_alerts(db_path, settings, None).results[0]
+        assert late.error is not None and "Timeout" in late.error
+        hook.delay = {}
+        assert run_operator_alerts(db_path, settings, None).results[0].n_incidents == 1
+    assert _rows(db_path, "SELECT status FROM operator_alert ORDER BY created_at") == [
+        ("failed",), ("delivered",)]
 
 
 @contextmanager
