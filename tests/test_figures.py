@@ -274,6 +274,38 @@ def test_ranges_and_decimal_commas(text: str,
          None if expected[1] is None else pytest.approx(expected[1]), expected[2])]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # the lower end is written out: the multiplier after the upper end is not its own
+    ("The number of Tajik migrants rose from 600,000 to 1.2 million people.",
+     (600_000, 1.2e6, "people")),
+    ("Remittances grew from 900,000 to 1.1 million dollars.", (900_000, 1.1e6, "USD")),
+    ("Annually, some 600,000-1.2 million Tajiks leave for Russia.", (600_000, 1.2e6, "people")),
+    ("Between 500,000 and 1.5 million migrants left.", (500_000, 1.5e6, "people")),
+    ("Число мигрантов выросло с 800 000 до 1 млн человек.", (800_000, 1e6, "people")),
+    ("Число мигрантов выросло с 800,000 до 1 млн человек.", (800_000, 1e6, "people")),
+    ("Зарплата составит от 40 000 до 60 тысяч рублей.", (40_000, 60_000, "RUB")),
+    ("Зарплата составит от 40000 до 60 тысяч рублей.", (40_000, 60_000, "RUB")),
+    ("Шумораи муҳоҷирон аз 900 000 то 1,1 миллион нафар расид.", (900_000, 1.1e6, "people")),
+    ("Remittances rose from 1,200 to 1.5 million dollars.", (1_200, 1.5e6, "USD")),
+    # a bare lower end shares it
+    ("The number of migrants rose from 5 to 7 million people.", (5e6, 7e6, "people")),
+    ("The number of migrants fell from 7 to 5 million people.", (5e6, 7e6, "people")),
+    ("Число мигрантов выросло от 1 до 2 млн человек.", (1e6, 2e6, "people")),
+    ("Шумораи муҳоҷирон аз 1 то 2 миллион нафар расид.", (1e6, 2e6, "people")),
+    ("Remittances were between 1.5 and 2 billion dollars.", (1.5e9, 2e9, "USD")),
+    ("Annually, some 500-700 thousand Tajiks leave for Russia.", (500_000, 700_000, "people")),
+    ("The number rose from 950 to 1,200 thousand migrants.", (950_000, 1.2e6, "people")),
+    ("Remittances fell from 1,200 to 900 million dollars.", (9e8, 1.2e9, "USD")),
+    ("Переводы выросли с 1,250 до 1,5 млрд долларов.", (1.25e9, 1.5e9, "USD")),
+    # each end with its own multiplier
+    ("Въезд закрыт от 600 тысяч до 1,2 миллиона граждан.", (600_000, 1.2e6, "people")),
+])
+def test_a_multiplier_after_the_upper_end_only_is_the_lower_ends_unless_written_out(
+        text: str, expected: tuple[float, float, str]) -> None:
+    assert [(f.value, f.value_high, f.unit) for f in extract_figures(text)] == [
+        (pytest.approx(expected[0]), pytest.approx(expected[1]), expected[2])]
+
+
 @pytest.mark.parametrize(("text", "counted"), [
     ("There are some 10 million labor migrants from different countries in the Russian "
      "Federation, and only less than 10 percent of them have legal status.", "migrants"),

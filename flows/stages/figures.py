@@ -11,7 +11,9 @@ or parts of a token ("deported-migrants-2023-41300"). Multipliers are applied in
 ("245 thousand", "245 тыс.", "300 тысячам", "ҳазор", "1.5 million", "4,87 млрд", "4 миллиарду
 870 миллион" = 4.87e9; before a Cyrillic one the comma is decimal: "1,250 млрд" = 1.25e9), and
 ranges keep both ends ("500,000-600,000", "from 8,900 to 9,800", "от ... до (миллиона)",
-"с ... по", "аз ... то", "between ... and").
+"с ... по", "аз ... то", "between ... and"). A multiplier after the upper end only is the
+lower end's too when that makes the ends nearer ("from 5 to 7 million", "от 1 до 2 млн"), not
+when the lower end is written out ("from 600,000 to 1.2 million", "с 800 000 до 1 млн").
 
 What is counted is the nearest counting word in the same clause, else sentence (deported,
 banned, remittances, legalised, quota, patents, ...); the year is the first year stated after
@@ -223,6 +225,37 @@ def _number(text: str, decimal_comma: bool = False) -> float:
     return float(t.replace(",", "."))
 
 
+def _grouped(text: str) -> bool:
+    """Written with thousands separators ("600,000", "800 000"), reading it as a number that
+    stands alone: no multiplier makes its comma a decimal one."""
+    return _SEP_RE.search(text) is not None or _THOUSANDS.fullmatch(text) is not None
+
+
+def _apart(a: float, b: float) -> float:
+    """How many times the larger of two positive numbers is the smaller."""
+    return max(a, b) / min(a, b)
+
+
+def _shares_multiplier(low: str, decimal_comma: bool, factor: float, high: float) -> bool:
+    """Whether the multiplier written after the upper end of a range only is the lower end's
+    too. The two ends of a range are of one order, so it is when that puts the lower end
+    nearer the upper one: "from 5 to 7 million", "от 1 до 2 млн", "500-700 thousand", "fell
+    from 7 to 5 million", but not "from 600,000 to 1.2 million", "с 800 000 до 1 млн", "от
+    40000 до 60 тысяч": those state the lower end in full. One written with thousands
+    separators stays as written when the multiplier would make it over ten times the upper
+    end: "from 1,200 to 1.5 million" is not 1.2 billion down to 1.5 million, which one would
+    write "from 1.2 billion", whereas "fell from 1,200 to 900 million" counts in millions.
+    As a number before a Russian or Tajik multiplier, the lower end's comma is a decimal
+    one ("с 1,250 до 1,5 млрд"); as one standing alone, it separates thousands ("с 800,000
+    до 1 млн")."""
+    shared, alone = _number(low, decimal_comma) * factor, _number(low)
+    if shared <= 0 or alone <= 0 or high <= 0:   # "from 0 to 5 million": the same either way
+        return True
+    if _apart(shared, high) >= _apart(alone, high):
+        return False
+    return not (_grouped(low) and shared > 10 * high)
+
+
 def _factor(word: str | None) -> float:
     return next(f for f, pattern in _FACTORS if pattern.fullmatch(word)) if word else 1.0
 
@@ -232,7 +265,8 @@ def _values(m: re.Match[str]) -> tuple[float, float | None]:
     of a compound ("4 миллиарду 870 миллион") belongs to the number it follows; one as large
     ends a range ("between 1 million and 2 million"). Before a Russian or Tajik multiplier
     the comma is a decimal one: "1,250 млрд" is 1.25e9 (in English "1,250 million" is 1.25e9
-    too, as 1250 millions)."""
+    too, as 1250 millions). A multiplier after the upper end only may be the lower end's too
+    ("from 5 to 7 million") or not ("from 600,000 to 1.2 million"): _shares_multiplier."""
     num, num2, mult, num3, mult2, mult3 = m.group("num", "num2", "mult", "num3", "mult2",
                                                   "mult3")
     if not (num2 or mult or mult3):   # most figures
@@ -247,6 +281,9 @@ def _values(m: re.Match[str]) -> tuple[float, float | None]:
             value, high = (value + extra, None) if high is None else (value, high + extra)
         elif high is None and (m.group("from") is not None or m.group("between") is not None):
             high = extra
+    if num2 and factor != 1.0 and high is not None \
+            and not _shares_multiplier(num, comma, factor, high):
+        value = _number(num)   # "from 600,000 to 1.2 million": the lower end is written out
     if mult3 and high is None:
         num4 = m.group("num4")
         high = (_number(num4, _CYRILLIC.match(mult3) is not None) if num4 else 1.0) \
