@@ -9,6 +9,7 @@ import gc
 import os
 import sys
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 
 from flows.settings import ConfigError, default_db_path, load_settings
@@ -193,9 +194,13 @@ def cmd_retag(args: argparse.Namespace) -> int:
     from flows.retag import retag
 
     settings = load_settings(args.config)
-    changes = retag(_stored_db(args), settings.topics_path)
+    # --language: the outlets' hints, as ingest passes them (an outlet not in the file: none)
+    hints = {s.key: s.language for s in settings.sources} if args.language else None
+    report = retag(_stored_db(args), settings.topics_path, hints)
+    if report.language is not None:
+        print(report.language.line())
     print(f"{'topic':<22} {'before':>7} {'after':>7} {'added':>6} {'removed':>8}")
-    for c in changes:
+    for c in report.topics:
         print(f"{c.topic:<22} {c.before:>7} {c.after:>7} {c.added:>6} {c.removed:>8}")
     return 0
 
@@ -288,8 +293,12 @@ def parser() -> argparse.ArgumentParser:
                     help="also tell the [operator] channels of outlets newly failing, gone "
                          "quiet or recovered (each incident once)")
     sp.set_defaults(func=cmd_status)
-    add("retag", "Re-apply the topic rules to every stored article.").set_defaults(
-        func=cmd_retag)
+    sp = add("retag", "Re-apply the topic rules to every stored article.")
+    sp.add_argument("--language", action="store_true",
+                    help="first detect every stored article's language again with the current "
+                         "rule and store the labels that changed (articles stored by an older "
+                         "release keep its rule's label until then)")
+    sp.set_defaults(func=cmd_retag)
     add("serve", "Run ingest and digest on the [schedule] of the sources file as Prefect "
         "deployments, one run at a time, until SIGTERM.").set_defaults(func=cmd_serve)
     add("health", "Health check for a container: the warehouse is readable and the Prefect "
@@ -320,7 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()   # here, where a reader gone is caught below, not at exit
+        return status
     except (ConfigError, RulesError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -330,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `migwatch sql ... | head`: the reader left; not an error to show
+        with suppress(OSError):   # nor at the interpreter's last flush of stdout
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141                # as a program killed by SIGPIPE
     except Exception as exc:
         db = sys.modules.get("warehouse.db")   # imported by every command that opens one
         if db is not None and isinstance(exc, db.OutdatedWarehouse):

@@ -88,6 +88,21 @@ def test_sql_is_read_only_and_prints_a_table(tmp_path: Path) -> None:
 
 
 
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
+    """`migwatch sql ... | head`: the pipe closed before the table is written."""
+    db = tmp_path / "w.duckdb"
+    from warehouse.db import connect
+
+    connect(db).close()
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "sql", "select 42 as answer",
+                             "--db", str(db)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "Broken" not in err, err
+
+
 def test_sql_cannot_write_through_attach_copy_or_export(tmp_path: Path) -> None:
     """A read-only connection alone let ATTACH/USE/DETACH reopen the file read-write."""
     from warehouse.db import connect

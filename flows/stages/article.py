@@ -28,6 +28,12 @@ def kept_html(body: bytes, keep: bool, max_bytes: int) -> RawHtml | None:
     return RawHtml(len(body), body if len(body) <= max_bytes else None)
 
 
+def language_of(title: str | None, text: str, hint: str | None) -> tuple[str, float]:
+    """A page's language, read from its title and text together (a short text's title tips
+    the balance); both NFC. `migwatch retag --language` calls it on stored articles."""
+    return detect_language(f"{title or ''}\n{text}", hint)
+
+
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
                   canonical: str | None = None, raw_html: RawHtml | None = None,
@@ -37,7 +43,7 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
     normalised = dedup.normalise_text(text)
     title = extracted.title or (item.title if item else None)
     title = unicodedata.normalize("NFC", title) if title else None
-    lang, confidence = detect_language(f"{title or ''}\n{text}", hint)
+    lang, confidence = language_of(title, text, hint)
     return Article(
         source=source, url=url, canonical_url=canonical or dedup.canonical_url(url),
         title=title, author=extracted.author,
