@@ -1,10 +1,12 @@
 """One outlet, one run: discover links (feeds, sitemaps, listing pages), fetch the pages not
 seen before (in parallel, within the politeness gate), build Articles (here, or in worker
 processes: `flows/stages/page.py`). Pages neither stored nor remembered as rejected count as
-not seen: a page without article text and a dead link (`is_dead`) are remembered. A stored
-page is known by its own canonical URL and by the canonical URL of every feed link that led
-to it (table url_alias, written by warehouse/store.py), so a page whose <link rel=canonical>
-differs from the feed's link is not fetched again either.
+not seen: a page without article text, a dead link (`is_dead`) and a link robots.txt
+disallows by a rule (`is_blocked`) are remembered, and asked again after `[fetch]
+retry_rejected_days` (warehouse/store.py `known_urls`). A stored page is known by its own
+canonical URL and by the canonical URL of every feed link that led to it (table url_alias,
+written by warehouse/store.py), so a page whose <link rel=canonical> differs from the feed's
+link is not fetched again either.
 
 `[fetch] max_articles_per_source` caps the pages fetched per outlet and run, counted among the
 new links only (known ones are dropped first): the newest by the date their feed or sitemap
@@ -152,12 +154,16 @@ class _Page:
     built: Built | None = None
     failed: bool = False
     dead: tuple[str, str] | None = None   # a failure not worth retrying: (canonical URL, reason)
+    blocked: tuple[str, str] | None = None   # not fetched, robots.txt's rule: (canonical, reason)
+    later: bool = False   # not fetched, robots.txt disallowing everything for now (a 5xx)
 
     @property
     def rejected(self) -> tuple[str, str] | None:
-        """What to remember so the page is not fetched again: a dead link, or a page
-        fetched that gave no article."""
-        return self.built.rejected if self.built and self.built.rejected else self.dead
+        """What to remember so the page is not fetched again: a dead link, a link robots.txt
+        disallows, or a page fetched that gave no article."""
+        if self.built and self.built.rejected:
+            return self.built.rejected
+        return self.dead or self.blocked
 
 
 def is_dead(res: FetchResult) -> bool:
@@ -169,6 +175,16 @@ def is_dead(res: FetchResult) -> bool:
     good); nor a refused address, as what a host resolves to changes. Those are retried next
     run and count as failures, like timeouts and 5xx."""
     return res.outcome == "hard" and res.permanent
+
+
+def is_blocked(res: FetchResult) -> bool:
+    """A page robots.txt disallows by a rule (flows/crawl.py marks that `permanent`): not
+    fetched, and remembered (rejected_url) like a dead link, or every run would take it for a
+    new link again, and it would hold one of the `max_articles_per_source` places for ever.
+    Asked again after `[fetch] retry_rejected_days`, by when the rule may be lifted. Not when
+    robots.txt answered 5xx (everything disallowed for now): that page is left for the next
+    run, as the cap's leftovers are (its feeds keep no validators)."""
+    return res.outcome == "skipped" and res.permanent
 
 
 class _Batches:
@@ -210,8 +226,11 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
     if not res.ok:
         failed = event(source.key, "page", res)
+        why = (canon, failed.reason or res.outcome)
         return _Page((*events, failed), failed=res.outcome != "skipped",
-                     dead=(canon, failed.reason or res.outcome) if is_dead(res) else None)
+                     dead=why if is_dead(res) else None,
+                     blocked=why if is_blocked(res) else None,
+                     later=res.outcome == "skipped" and not is_blocked(res))
     # A link the feed gave relative to its own URL inherits the feed's `user:password@`
     # (urljoin): needed to fetch the page, not to show it (Article.url, the digests). The
     # canonical URL never has it, so the link is known again all the same.
@@ -293,10 +312,12 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     known = is_known(announced) if announced else set()
     new = [c for c in announced if c not in known]
     todo = _this_run(new, d.items, settings.fetch.max_articles_per_source)
-    taken = set(todo)
-    unread = {u for c in new if c not in taken for u in d.listed_by.get(c, ())}
     pages = (_fetch_and_build(client, source, settings, crawl, [(c, d.items[c]) for c in todo],
                               submit, batch_size, warm) if todo else [])
+    # Left for a later run: the new links the cap did not take, and those robots.txt kept us
+    # from for now (it answered 5xx; not remembered, unlike a link a rule of it disallows).
+    taken = {c for c, p in zip(todo, pages, strict=True) if not p.later}
+    unread = {u for c in new if c not in taken for u in d.listed_by.get(c, ())}
     events = d.events + [e for p in pages
                          for e in (*p.events, *((p.built.event,) if p.built else ()))]
     # Every article built, in feed order, those whose page names the same canonical URL as
@@ -311,7 +332,7 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     # they say nothing about the outlet: it has failed when every page it tried failed and at least
     # one of them may work next time (all timing out, say). Only those keep the validators
     # from being saved: the feed must be read again for them to be retried. So do the new
-    # links left for a later run by max_articles_per_source, for the feeds that listed them.
+    # links left for a later run (`unread`), for the feeds that listed them.
     retry = [p for p in pages if p.failed and p.dead is None]
     if retry and failed == len(pages) and not error:
         first = next(e for e in retry[0].events if e.kind == "page")

@@ -53,9 +53,9 @@ class FetchSettings:
     max_decompression_ratio: int = 100
     sitemap_depth: int = 2           # sitemap indexes followed this deep
     failing_after: int = 3           # failed runs in a row before an outlet is flagged
-    # A page remembered in rejected_url (no article text, or a dead link) is asked again when
-    # a feed still lists it this many days later: a page may gain its text, a 404 be
-    # published. 0: never asked again.
+    # A page remembered in rejected_url (no article text, a dead link, or disallowed by a rule
+    # of robots.txt) is asked again when a feed still lists it this many days later: a page
+    # may gain its text, a 404 be published, a rule be lifted. 0: never asked again.
     retry_rejected_days: float = 7.0
 
 

@@ -196,9 +196,10 @@ def known_urls(con: duckdb.DuckDBPyConnection, canonical: list[str],
                retry_rejected_days: float = 0) -> set[str]:
     """Which of these canonical URLs are stored or were rejected before: not fetched again.
     Stored: a document's own canonical URL, or an alias of one (`_stored_ids`). Rejected
-    (table rejected_url): a page that gave no article, or a dead link (flows/harvest.py
-    `is_dead`: 404, 410, not HTML, too large...); one rejected more than
-    `retry_rejected_days` ago is asked again (0: never)."""
+    (table rejected_url): a page that gave no article, a dead link (flows/harvest.py
+    `is_dead`: 404, 410, not HTML, too large...), or a link robots.txt disallows by a rule
+    (`is_blocked`); one rejected more than `retry_rejected_days` ago is asked again (0:
+    never), and leaves the table when it then gives an article (`store_harvests`)."""
     if not canonical:
         return set()
     known = set(_stored_ids(con, list(canonical)))
@@ -403,7 +404,8 @@ def store_harvests(con: duckdb.DuckDBPyConnection, harvests: list[Harvest], run_
                                   key=lambda a: (a.published_at or now(), a.url)))
         batch = [a for articles in ordered for a in articles]
         if batch:   # a page rejected before and asked again (retry_rejected_days) that now
-            # gives an article is no longer rejected
+            # gives an article is no longer rejected (a dead link published at last, a link
+            # robots.txt no longer disallows)
             con.execute("DELETE FROM rejected_url WHERE canonical_url IN (SELECT unnest($u))",
                         {"u": [u for a in batch + copies
                                for u in (a.canonical_url, canonical_url(a.url))]})
