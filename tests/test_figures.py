@@ -306,6 +306,68 @@ def test_a_multiplier_after_the_upper_end_only_is_the_lower_ends_unless_written_
         (pytest.approx(expected[0]), pytest.approx(expected[1]), expected[2])]
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    # a multiplier after the lower end only, the upper end written out: falling ranges
+    ("The number of Tajik migrants fell from 1.2 million to 600,000 people.",
+     (600_000, 1.2e6, "people")),
+    ("Число мигрантов сократилось с 1,2 млн до 800 000 человек.", (800_000, 1.2e6, "people")),
+    ("Шумораи муҳоҷирон аз 1,2 миллион то 800 000 нафар кам шуд.", (800_000, 1.2e6, "people")),
+    ("Число выдворенных сократилось с 1,2 тыс. до 900 человек.", (900, 1_200, "people")),
+    ("Between 1.5 million and 900,000 migrants left.", (900_000, 1.5e6, "people")),
+    # ... or the upper end's too, when that puts the ends nearer
+    ("Число мигрантов выросло с 1 млн до 2.", (1e6, 2e6, "people")),
+    # a currency sign before the upper end
+    ("Remittances fell from $2.5 billion to $900,000,000.", (9e8, 2.5e9, "USD")),
+    ("Remittances fell from $2.5 billion to $900 million.", (9e8, 2.5e9, "USD")),
+    # a dash between two ends with multipliers, spaced or not
+    ("Annually, some 600 thousand - 1.2 million Tajiks leave for Russia.",
+     (600_000, 1.2e6, "people")),
+    ("Annually, some 600 thousand-1.2 million Tajiks leave for Russia.",
+     (600_000, 1.2e6, "people")),
+    ("Remittances were $1.5 billion — $2 billion a year.", (1.5e9, 2e9, "USD")),
+    ("Ежегодно 600 тыс. – 1,2 млн мигрантов уезжают в Россию.", (600_000, 1.2e6, "people")),
+    ("Ежегодно 600 тыс.–1,2 млн мигрантов уезжают в Россию.", (600_000, 1.2e6, "people")),
+    ("Переводы составили 2,5 млрд — 3 млрд долларов.", (2.5e9, 3e9, "USD")),
+    ("Ҳар сол 600 ҳазор - 1,2 миллион муҳоҷир ба Русия мераванд.", (600_000, 1.2e6, "people")),
+    ("Ҳар сол 600 ҳазор–1,2 миллион муҳоҷир ба Русия мераванд.", (600_000, 1.2e6, "people")),
+    # a year-like lower end and an upper end with no num2 (was a TypeError)
+    ("The number rose from 2000 to a million people.", (2_000, 1e6, "people")),
+])
+def test_a_range_whose_lower_end_has_a_multiplier(
+        text: str, expected: tuple[float, float, str]) -> None:
+    assert [(f.value, f.value_high, f.unit) for f in extract_figures(text)] == [
+        (pytest.approx(expected[0]), pytest.approx(expected[1]), expected[2])]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a sentence's dash after a number with a multiplier, before one without
+    ("Mirzo said 1.2 million - 15 percent of migrants - were deported.",
+     [(1.2e6, None, "people", "deported"), (15, None, "percent", "deported")]),
+    ("Депортировано 1,2 млн — 15% всех мигрантов.",
+     [(1.2e6, None, "people", "deported"), (15, None, "percent", "deported")]),
+    # dashes between numbers without multipliers: years, a phone number, a score, a law
+    ("In 2022–2023, 1.2 million migrants were deported.", [(1.2e6, None, "people", "deported")]),
+    ("Hotline 8-800-100-20-30 serves 1.2 million migrants.",
+     [(1.2e6, None, "people", "migrants")]),
+    ("Tajikistan won 3-1 as 1.2 million migrants watched.",
+     [(1.2e6, None, "people", "migrants")]),
+    ("Статья 18.8 – выдворение 1,2 млн мигрантов.", [(1.2e6, None, "people", "deported")]),
+    # a currency sign at one end only: a sentence's dash
+    ("Remittances hit $2.5 billion — 1.2 million migrants sent money home.",
+     [(2.5e9, None, "USD", "remittances"), (1.2e6, None, "people", "remittances")]),
+    # after "to": a year is "before" it, a percentage another figure, a range a range
+    ("По сравнению с 1,2 млн до 2020 года число мигрантов выросло.", []),
+    ("Remittances fell from $2.5 billion to 30% of GDP.",
+     [(2.5e9, None, "USD", "remittances"), (30, None, "percent", "remittances")]),
+    ("The number fell from 1.2 million to 600-700 thousand people.",
+     [(600_000, 700_000, "people", None)]),
+])
+def test_what_follows_a_multiplier_and_a_dash_or_to_is_not_always_an_upper_end(
+        text: str, expected: list[tuple[float, float | None, str, str | None]]) -> None:
+    assert _summary(text) == [(pytest.approx(v), None if h is None else pytest.approx(h), u, c)
+                              for v, h, u, c in expected]
+
+
 @pytest.mark.parametrize(("text", "counted"), [
     ("There are some 10 million labor migrants from different countries in the Russian "
      "Federation, and only less than 10 percent of them have legal status.", "migrants"),

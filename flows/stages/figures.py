@@ -13,7 +13,10 @@ or parts of a token ("deported-migrants-2023-41300"). Multipliers are applied in
 ranges keep both ends ("500,000-600,000", "from 8,900 to 9,800", "от ... до (миллиона)",
 "с ... по", "аз ... то", "between ... and"). A multiplier after the upper end only is the
 lower end's too when that makes the ends nearer ("from 5 to 7 million", "от 1 до 2 млн"), not
-when the lower end is written out ("from 600,000 to 1.2 million", "с 800 000 до 1 млн").
+when the lower end is written out ("from 600,000 to 1.2 million", "с 800 000 до 1 млн"); the
+same holds the other way ("from 1.2 million to 600,000", "с 1,2 млн до 800 000"). After a
+number with a multiplier, a dash joins another with one ("600 тыс. – 1,2 млн"), not whatever
+follows ("1.2 million - the highest", "1,2 млн — 15%").
 
 What is counted is the nearest counting word in the same clause, else sentence (deported,
 banned, remittances, legalised, quota, patents, ...); the year is the first year stated after
@@ -60,21 +63,43 @@ _FROM = "|".join(rf"(?<=\b{w}\s)" for w in ("from", "от", "с", "со", "аз"
 # after "between", else "17,000 and 6,100" would be one range.
 _BETWEEN = "|".join(rf"(?<=\b{w}\s)" for w in ("between", "между", "байни"))
 _JOIN = r"(?(from)\s+(?:to|до|по|то)\s+|(?(between)\s+(?:and|и|ва)\s+|(?!)))"
+_SIGN = r"US\$|\$|€"
+_DASH = r"\s*[-–—]\s*"
+_PERCENT = r"%|percent|per\s+cent|процент\w*|фоиз\w*|дарсад\w*"
+# A number that reads as a year: 1950-2049, not part of a longer number.
+_YEAR_DIGITS = r"(?:19[5-9]\d|20[0-4]\d)(?![\d,.]\d)"
+# The upper end of a range after the lower end's multiplier (part of _FIGURE, whose "mult" is
+# that multiplier and "cur" the lower end's currency sign, which the upper end may repeat: the
+# unit is read from "cur").
+# After a word that joins the ends, it has a multiplier of its own or is that alone ("от 700
+# тысяч до (1) миллиона", "from 600,000 to a million"), or it is written out: "from 1.2
+# million to 600,000", "с 1,2 млн до 800 000". Written out, it is not a year ("по сравнению с
+# 1,2 млн до 2020 года" is "before 2020"), a percentage ("from 1.2 million to 15% of ..." is
+# two figures) or the lower end of a range of its own ("from 1.2 million to 600-700
+# thousand"); the lookahead also keeps the engine from taking a part of it ("1" of "15%").
+# After a dash, it is a number with a multiplier of its own ("600 тыс. – 1,2 млн"): a dash
+# after a number with a multiplier is as often a sentence's ("1.2 million - the highest since
+# 2015", "1,2 млн — 15% населения", "$2.5 billion — 1.2 million migrants sent money"), so it
+# joins only two that both have one, and a currency sign only to one.
+_UPPER_OWN = rf"(?:a\s+|one\s+|одного\s+)?(?P<num4>{_NUM})?\s*(?P<mult3>{_MULT_RE})\b\.?"
+_UPPER_WRITTEN = (rf"(?!{_YEAR_DIGITS})(?P<num5>{_NUM})"
+                  rf"(?!(?:{_SEP}|[,./]|{_DASH})?\d|\s*(?:{_PERCENT}))")
+_UPPER = (rf"(?:(?P<to>{_JOIN})|(?(mult){_DASH}(?(cur)(?={_SIGN})|(?=\d))|(?!)))"
+          rf"(?(cur)(?P<cur3>{_SIGN})?)"
+          rf"(?:{_UPPER_OWN}|(?(to)(?(mult){_UPPER_WRITTEN}|(?!))|(?!)))")
 _CURRENCY_AFTER = [
     ("USD", r"(?:us\s*)?dollars?|usd|долл\w*|доллар\w*"),
     ("RUB", r"rubles?|roubles?|rub|руб\w*|рубл\w*"),
     ("TJS", r"somoni|сомон[иӣ]\w*|tjs"),
     ("EUR", r"euros?|eur|евро"),
-    ("percent", r"%|percent|per\s+cent|процент\w*|фоиз\w*|дарсад\w*"),
+    ("percent", _PERCENT),
 ]
 _FIGURE = re.compile(
     rf"(?P<from>{_FROM})?(?P<between>{_BETWEEN})?(?P<cur>US\$|\$|€|USD\s*)?(?P<num>{_NUM})"
     rf"(?:(?:\s*[-–—]\s*|{_JOIN})(?P<cur2>US\$|\$|€)?(?P<num2>{_NUM}))?"
     rf"(?:\s*(?P<mult>{_MULT_RE})\b\.?"
     rf"(?:\s+(?:and\s+|и\s+|ва\s+)?(?P<num3>\d{{1,3}})\s*(?P<mult2>{_MULT_RE})\b\.?)?)?"
-    # the upper end with a multiplier of its own, or that alone: "от 700 тысяч до (1)
-    # миллиона", "from 600,000 to a million"
-    rf"(?:{_JOIN}(?:a\s+|one\s+|одного\s+)?(?P<num4>{_NUM})?\s*(?P<mult3>{_MULT_RE})\b\.?)?"
+    rf"(?:{_UPPER})?"
     rf"(?:\s*(?P<after>{'|'.join(p for _, p in _CURRENCY_AFTER)})(?!\w))?",
     re.IGNORECASE)
 # Where a figure can start: a currency sign before it or its first digit. _FIGURE begins with
@@ -181,7 +206,7 @@ _MONEY_AFTER = re.compile(
 _MIGRANT_NOUN = re.compile(r"migrant|мигрант|муҳоҷир", re.IGNORECASE)
 _PREFER = 60        # a specific counting word beats a nearer "migrants" up to this much farther
 _NEAR = 40          # a counting word this close (characters) makes a bare number a count
-_YEAR = re.compile(r"(?<![\d,.])(?:19[5-9]\d|20[0-4]\d)(?![\d,.]\d)")
+_YEAR = re.compile(rf"(?<![\d,.]){_YEAR_DIGITS}")
 # A plural people noun right after a number that could be a year (one word may stand between,
 # not "year" itself): the number counts them. Plural, since "the 2015 migrant crisis" does not.
 _YEAR_COUNT = re.compile(
@@ -247,7 +272,9 @@ def _shares_multiplier(low: str, decimal_comma: bool, factor: float, high: float
     write "from 1.2 billion", whereas "fell from 1,200 to 900 million" counts in millions.
     As a number before a Russian or Tajik multiplier, the lower end's comma is a decimal
     one ("с 1,250 до 1,5 млрд"); as one standing alone, it separates thousands ("с 800,000
-    до 1 млн")."""
+    до 1 млн"). A multiplier after the lower end only is asked about the same way, with the
+    upper end as `low` and the lower as `high`: "с 1 млн до 2" is to 2 million, "from 1.2
+    million to 600,000" and "с 1,2 тыс. до 900" are to the number as written."""
     shared, alone = _number(low, decimal_comma) * factor, _number(low)
     if shared <= 0 or alone <= 0 or high <= 0:   # "from 0 to 5 million": the same either way
         return True
@@ -265,8 +292,9 @@ def _values(m: re.Match[str]) -> tuple[float, float | None]:
     of a compound ("4 миллиарду 870 миллион") belongs to the number it follows; one as large
     ends a range ("between 1 million and 2 million"). Before a Russian or Tajik multiplier
     the comma is a decimal one: "1,250 млрд" is 1.25e9 (in English "1,250 million" is 1.25e9
-    too, as 1250 millions). A multiplier after the upper end only may be the lower end's too
-    ("from 5 to 7 million") or not ("from 600,000 to 1.2 million"): _shares_multiplier."""
+    too, as 1250 millions). A multiplier after one end only may be the other end's too
+    ("from 5 to 7 million", "с 1 млн до 2") or not ("from 600,000 to 1.2 million", "from 1.2
+    million to 600,000"): _shares_multiplier."""
     num, num2, mult, num3, mult2, mult3 = m.group("num", "num2", "mult", "num3", "mult2",
                                                   "mult3")
     if not (num2 or mult or mult3):   # most figures
@@ -288,6 +316,9 @@ def _values(m: re.Match[str]) -> tuple[float, float | None]:
         num4 = m.group("num4")
         high = (_number(num4, _CYRILLIC.match(mult3) is not None) if num4 else 1.0) \
             * _factor(mult3)
+    elif (num5 := m.group("num5")) and high is None:   # "from 1.2 million to 600,000"
+        high = _number(num5, comma) * factor if _shares_multiplier(num5, comma, factor, value) \
+            else _number(num5)
     if high is not None and high < value:   # "cut from 600,000 to 500,000"
         return high, value
     return value, high
@@ -405,8 +436,9 @@ def _small_or_years(sentence: str, m: re.Match[str], value: float, high: float |
     "Since February 2025 foreigners who")."""
     if value < 10:
         return True
+    # a span of years has two year-like ends; "from 2000 to a million" has no num2
     if m.group("mult") or _YEAR.fullmatch(m.group("num")) is None \
-            or (high is not None and _YEAR.fullmatch(m.group("num2")) is None):
+            or (high is not None and _YEAR.fullmatch(m.group("num2") or "") is None):
         return False
     return high is not None or _YEAR_COUNT.match(sentence, m.end()) is None \
         or _YEAR_BEFORE.search(sentence, max(0, m.start() - 12), m.start()) is not None
