@@ -60,6 +60,35 @@ def test_migrating_twice_is_safe_and_ledgered(tmp_path: Path) -> None:
     assert con.execute("SELECT version, name FROM schema_migration").fetchall() == first
 
 
+def test_views_are_written_again_only_when_their_definitions_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every writer's open used to re-create every view: a transaction, and a checkpoint at
+    its close, in each of a run's dozen opens. A view re-created gets a new oid (stable while
+    the database stays open: `held` keeps it open across the writers' opens and closes)."""
+    path = tmp_path / "w.duckdb"
+    held = wdb.connect(path)
+
+    def oids() -> dict[str, int]:
+        with wdb.opened(path) as con:
+            return dict(con.execute("SELECT view_name, view_oid FROM duckdb_views() "
+                                    "WHERE NOT internal").fetchall())
+
+    first = oids()
+    assert "articles" in first and oids() == first
+    with wdb.opened(path, migrate_schema=False) as con:
+        con.execute("DROP VIEW clusters")   # dropped by hand: created again
+    again = oids()
+    assert set(again) == set(first) and again["clusters"] != first["clusters"]
+    views = tmp_path / "views"
+    views.mkdir()
+    for f in wdb.VIEWS.glob("*.sql"):
+        (views / f.name).write_text(f.read_text() + "\n-- changed\n")
+    monkeypatch.setattr(wdb, "VIEWS", views)
+    changed = oids()
+    assert all(changed[name] != again[name] for name in first)
+    held.close()
+
+
 def test_a_failing_migration_leaves_no_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                              ) -> None:
     migrations = tmp_path / "migrations"
