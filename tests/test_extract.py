@@ -47,10 +47,21 @@ def _meta(value: str) -> str:
     # what cannot be read is passed over
     (_meta("Tuesday") + _ld("Tue Nov 19 2019 03:05:46 GMT+0000") + _ld("2019-11-19T03:05:46Z"),
      datetime(2019, 11, 19, 3, 5, 46, tzinfo=UTC)),
+    # a placeholder is no statement, however precise (Gannett's JSON-LD: .NET's MinValue)
+    (_ld("0001-01-01T00:00:00Z") + _meta("2019-11-19"), datetime(2019, 11, 19, tzinfo=UTC)),
 ])
 def test_the_most_precise_stated_publication_time_is_kept(head: str, expected: datetime) -> None:
     ex = extract("https://news.example/patents", _page(head))
     assert ex is not None and ex.published_at == expected
+
+
+def test_a_date_htmldate_guesses_is_kept_apart_from_the_stated_time() -> None:
+    """The guess ranks below the feed's date, so `build_article` must tell them apart."""
+    ex = extract("https://news.example/2019/11/18/patents", _page(_ld("2019-11-19T03:05:46Z")))
+    assert ex is not None and ex.published_at == datetime(2019, 11, 19, 3, 5, 46, tzinfo=UTC)
+    assert ex.guessed_at == datetime(2019, 11, 18, tzinfo=UTC)
+    ex = extract("https://news.example/2019/11/18/patents", _page(""))
+    assert ex is not None and ex.published_at is None
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "extraction-benchmark").is_dir(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tomllib
 import unicodedata
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from flows.stages import dedup
@@ -34,6 +35,26 @@ def language_of(title: str | None, text: str, hint: str | None) -> tuple[str, fl
     return detect_language(f"{title or ''}\n{text}", hint)
 
 
+def publication_time(extracted: Extracted, item: FeedItem | None = None) -> datetime | None:
+    """The time the page states in its metadata (the outlet's own record, often to the
+    second), else the date its feed or sitemap item gives, else htmldate's guess from the
+    page's URL and markup. The guess comes last: it is a search, and an outlet's feed dates
+    its items deliberately; a guess once outranked the feed with a footer's "© 2026", and the
+    newest article was shown as of 1 January and sorted last in the digest. A page that
+    states only its day (stored as midnight UTC) gives way to a feed time on that day."""
+    stated, listed = extracted.published_at, item.published_at if item else None
+    if stated is not None and listed is not None and _date_only(stated):
+        listed = listed if listed.tzinfo else listed.replace(tzinfo=UTC)
+        if stated.date() in (listed.date(), listed.astimezone(UTC).date()):
+            return listed   # the page gives the day (its own or UTC's), the feed the time
+    return stated or listed or extracted.guessed_at
+
+
+def _date_only(when: datetime) -> bool:
+    """A stated date without a time of day, as `_meta_published` stores it: midnight UTC."""
+    return when.utcoffset() == timedelta(0) and when.timetz().replace(tzinfo=None) == time(0)
+
+
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
                   canonical: str | None = None, raw_html: RawHtml | None = None,
@@ -47,7 +68,7 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
     return Article(
         source=source, url=url, canonical_url=canonical or dedup.canonical_url(url),
         title=title, author=extracted.author,
-        published_at=extracted.published_at or (item.published_at if item else None),
+        published_at=publication_time(extracted, item),
         text=text, lang=lang, lang_confidence=confidence,
         text_hash=dedup.text_hash(normalised), n_words=len(text.split()),
         bands=dedup.text_bands(normalised, shingle_size),

@@ -49,13 +49,16 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class Extracted:
-    """What trafilatura found on a page."""
+    """What trafilatura found on a page. `published_at` is only a time the page states in its
+    meta tags or JSON-LD; `guessed_at` is htmldate's date from the page's URL and markup,
+    which ranks below the feed's date (flows/stages/article.py `publication_time`)."""
 
     title: str | None
     author: str | None
     published_at: datetime | None
     text: str
     canonical_url: str | None = None
+    guessed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
