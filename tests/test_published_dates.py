@@ -70,6 +70,14 @@ def test_a_page_stating_only_its_day_takes_the_feeds_time_on_that_day(
     assert _stored(html, FeedItem(URL, published_at=FEED_TIME)) == expected
 
 
+@pytest.mark.parametrize("listed", [datetime(1, 1, 1, tzinfo=UTC),
+                                    datetime(9999, 12, 31, tzinfo=UTC)])
+def test_an_impossible_feed_date_is_passed_over(listed: datetime) -> None:
+    url = "https://news.example/2026/12/05/patents.html"
+    assert _stored(_page(), FeedItem(url, published_at=listed), url) == datetime(
+        2026, 12, 5, tzinfo=UTC)
+
+
 def test_a_date_in_the_url_does_not_outrank_the_feed_date() -> None:
     """htmldate's most reliable guess, the URL's date, is still a guess: the feed dates its
     item on purpose (and to the minute)."""

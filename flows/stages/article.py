@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from flows.stages import dedup
-from flows.stages.extract import parse_datetime
+from flows.stages.extract import EARLIEST, FUTURE_TOLERANCE, parse_datetime
 from flows.stages.figures import figures_of
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem, RawHtml
@@ -43,10 +43,13 @@ def publication_time(extracted: Extracted, item: FeedItem | None = None) -> date
     newest article was shown as of 1 January and sorted last in the digest. A page that
     states only its day (stored as midnight UTC) gives way to a feed time on that day."""
     stated, listed = extracted.published_at, item.published_at if item else None
-    if stated is not None and listed is not None and _date_only(stated):
+    if listed is not None:
         listed = listed if listed.tzinfo else listed.replace(tzinfo=UTC)
-        if stated.date() in (listed.date(), listed.astimezone(UTC).date()):
-            return listed   # the page gives the day (its own or UTC's), the feed the time
+        if not EARLIEST <= listed <= datetime.now(UTC) + FUTURE_TOLERANCE:
+            listed = None   # a feed's placeholder or typo ("0001-01-01", year 9999)
+    if stated is not None and listed is not None and _date_only(stated) \
+            and stated.date() in (listed.date(), listed.astimezone(UTC).date()):
+        return listed   # the page gives the day (its own or UTC's), the feed the time
     return stated or listed or extracted.guessed_at
 
 
