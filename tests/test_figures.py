@@ -368,6 +368,120 @@ def test_what_follows_a_multiplier_and_a_dash_or_to_is_not_always_an_upper_end(
                               for v, h, u, c in expected]
 
 
+def _with_years(text: str) -> list[tuple[float, float | None, str, str | None, int | None]]:
+    return [(f.value, f.value_high, f.unit, f.counted, f.year) for f in extract_figures(text)]
+
+
+def _approx(expected: list[tuple[float, float | None, str, str | None, int | None]]
+            ) -> list[tuple[object, object, str, str | None, int | None]]:
+    return [(pytest.approx(v), None if h is None else pytest.approx(h), u, c, y)
+            for v, h, u, c, y in expected]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a year, a sentence's dash, a figure with a multiplier: not a range from 2022
+    ("In 2022 – 1.2 million migrants left Tajikistan.",
+     [(1.2e6, None, "people", "migrants", 2022)]),
+    ("В 2022 — 1,2 млн мигрантов выехали из Таджикистана.",
+     [(1.2e6, None, "people", "migrants", 2022)]),
+    ("Дар соли 2022 – 1,2 миллион муҳоҷир ба Русия рафтанд.",
+     [(1.2e6, None, "people", "migrants", 2022)]),
+    ("In 2022 – $1.2 billion in remittances was sent home.",
+     [(1.2e9, None, "USD", "remittances", 2022)]),
+    ("Депортировано: 2022 — 600 тыс. – 1,2 млн.", [(600_000, 1.2e6, "people", "deported", 2022)]),
+    ("2021 – 1,1 млн, 2022 – 1,2 млн мигрантов.",
+     [(1.1e6, None, "people", "migrants", 2021), (1.2e6, None, "people", "migrants", 2022)]),
+    # nor from a year to a figure smaller than it, or of its order after a word that
+    # introduces the year (or at the sentence's start) and a spaced dash
+    ("In 2022 – 500 migrants were deported.", [(500, None, "people", "deported", 2022)]),
+    ("In 2022 – 5000 migrants left.", [(5_000, None, "people", "migrants", 2022)]),
+    ("Дар соли 2023 – 5000 нафар аз Русия ихроҷ шуданд.",
+     [(5_000, None, "people", "deported", 2023)]),
+    ("2022 – 15 000 мигрантов выехали.", [(15_000, None, "people", "migrants", 2022)]),
+    # the year a dash joins to a figure is its year, not the first year after it
+    ("В 2022 году — 1,2 млн, в 2023 году — 1,5 млн мигрантов.",
+     [(1.2e6, None, "people", "migrants", 2022), (1.5e6, None, "people", "migrants", 2023)]),
+    ("За 2023 год – 2,4 млн мигрантов, больше, чем в 2022 году.",
+     [(2.4e6, None, "people", "migrants", 2023)]),
+    # a span of years before the dash: its last year, as "In 2021–2023, 1.2 million" has
+    ("2021-2023 – 1.2 million migrants left, compared with 900,000 in 2019.",
+     [(1.2e6, None, "people", "migrants", 2023), (900_000, None, "people", "migrants", 2019)]),
+])
+def test_a_year_before_a_dash_is_the_figures_year_not_a_lower_end(
+        text: str, expected: list[tuple[float, float | None, str, str | None, int | None]]
+) -> None:
+    assert _with_years(text) == _approx(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Annually, some 500,000-600,000 Tajiks leave for Russia.",
+     [(500_000, 600_000, "people", "migrants", None)]),
+    ("Ежегодно 2,4–2,6 млн мигрантов уезжают в Россию.",
+     [(2.4e6, 2.6e6, "people", "migrants", None)]),
+    ("The number of Tajik migrants rose from 600,000 to 1.2 million people.",
+     [(600_000, 1.2e6, "people", "migrants", None)]),
+    ("Шумораи муҳоҷирон аз 900 000 то 1,1 миллион нафар расид.",
+     [(900_000, 1.1e6, "people", "migrants", None)]),
+    # a span of years is no figure; the figure after it takes its last year
+    ("In 2022–2023, 1.2 million migrants were deported.",
+     [(1.2e6, None, "people", "deported", 2023)]),
+    ("В 2022–2023 годах выдворили 120 тыс. мигрантов.",
+     [(120_000, None, "people", "deported", 2023)]),
+    # a year-like number and a figure of its order: a range, unless the year is introduced
+    ("Annually, some 2000–5000 migrants leave for Russia.",
+     [(2_000, 5_000, "people", "migrants", None)]),
+    ("Ежегодно, 2000 – 5000 мигрантов уезжают в Россию.",
+     [(2_000, 5_000, "people", "migrants", None)]),
+    ("Штраф для мигрантов в 2000 – 5000 рублей.", [(2_000, 5_000, "RUB", "migrants", None)]),
+    ("Ба ҳисоби миёна муҳоҷирон 2000-2500 сомонӣ маош мегиранд.",
+     [(2_000, 2_500, "TJS", "migrants", None)]),
+])
+def test_ranges_and_spans_of_years_with_a_dash_stay(
+        text: str, expected: list[tuple[float, float | None, str, str | None, int | None]]
+) -> None:
+    assert _with_years(text) == _approx(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Migrants can call the embassy hotline at +992 93 123 45 67.", []),
+    ("Мигранты могут позвонить по телефону +7 (495) 123-45-67.", []),
+    ("Тел.: 8 (800) 555-35-35, для мигрантов бесплатно.", []),
+    ("Горячая линия для мигрантов: 8 800 555 35 35.", []),
+    ("Мигранты могут позвонить по телефону 8 800 555 35 35.", []),
+    ("Муҳоҷирон метавонанд ба рақами +992 37 221 11 11 занг зананд.", []),
+    ("Муҳоҷирон бо телефони 8 (800) 555-35-35 тамос гиранд.", []),
+    ("Deported migrants can call +992 93 123 45 67; 17,000 were deported in 2025.",
+     [(17_000, None, "people", "deported")]),
+    # unchanged: a hotline written with dashes, and growths written with a plus
+    ("Горячая линия для мигрантов 8-800-555-35-35.", []),
+    ("Hotline 8-800-100-20-30 serves 1.2 million migrants.",
+     [(1.2e6, None, "people", "migrants")]),
+    ("Remittances rose +15% in 2024.", [(15, None, "percent", "remittances")]),
+    ("The number of migrants rose by +1 200 000 people.",
+     [(1.2e6, None, "people", "migrants")]),
+    ("Переводы выросли на +1 200 000 000 рублей.", [(1.2e9, None, "RUB", "remittances")]),
+    # money spent on a phone
+    ("Мигранты тратят на телефон 500 рублей в месяц.", [(500, None, "RUB", "migrants")]),
+])
+def test_a_phone_number_is_not_a_figure(
+        text: str, expected: list[tuple[float, float | None, str, str | None]]) -> None:
+    assert _summary(text) == [(pytest.approx(v), h, u, c) for v, h, u, c in expected]
+
+
+@pytest.mark.parametrize(("text", "raw"), [
+    ("Remittances reached $900 million.", "$900 million"),
+    ("Депортировано 1,2 миллиона.", "1,2 миллиона"),
+    ("Ҳаҷми интиқолҳо — $2,5 миллиард.", "$2,5 миллиард"),
+    ("Remittances grew from $600 million to $1.2 billion.", "$600 million to $1.2 billion"),
+    # an abbreviation keeps its dot, which may be the sentence's too
+    ("Депортировано 245 тыс.", "245 тыс."),
+    ("Переводы составили $2,4 млн.", "$2,4 млн."),
+    ("Remittances were $2.4 bn.", "$2.4 bn."),
+])
+def test_raw_leaves_out_the_sentences_full_stop(text: str, raw: str) -> None:
+    assert [f.raw for f in extract_figures(text)] == [raw]
+
+
 @pytest.mark.parametrize(("text", "counted"), [
     ("There are some 10 million labor migrants from different countries in the Russian "
      "Federation, and only less than 10 percent of them have legal status.", "migrants"),

@@ -6,8 +6,9 @@ by a people noun ("17,000 Tajik migrants", "245 тыс. граждан", "наф
 word stands right next to ("quota at 600,000"). Bare numbers (article numbers, street numbers)
 are not figures, nor are dates (a day next to a month: "November 12", "16 ноября", "12 ноябри"),
 numbers of things that are not people ("30 дней", "40 Russian regions", "12 касб"), articles
-of a law ("статья 18.8 КоАП"), ages ("35-летний", "Dilshod, 31,"), ordinals ("14th", "21-м")
-or parts of a token ("deported-migrants-2023-41300"). Multipliers are applied in any case form
+of a law ("статья 18.8 КоАП"), ages ("35-летний", "Dilshod, 31,"), ordinals ("14th", "21-м"),
+parts of a token ("deported-migrants-2023-41300") or of a phone number ("+992 93 123 45 67",
+"+7 (495) 123-45-67", "тел. 8 800 555 35 35"). Multipliers are applied in any case form
 ("245 thousand", "245 тыс.", "300 тысячам", "ҳазор", "1.5 million", "4,87 млрд", "4 миллиарду
 870 миллион" = 4.87e9; before a Cyrillic one the comma is decimal: "1,250 млрд" = 1.25e9), and
 ranges keep both ends ("500,000-600,000", "from 8,900 to 9,800", "от ... до (миллиона)",
@@ -16,10 +17,13 @@ lower end's too when that makes the ends nearer ("from 5 to 7 million", "от 1 
 when the lower end is written out ("from 600,000 to 1.2 million", "с 800 000 до 1 млн"); the
 same holds the other way ("from 1.2 million to 600,000", "с 1,2 млн до 800 000"). After a
 number with a multiplier, a dash joins another with one ("600 тыс. – 1,2 млн"), not whatever
-follows ("1.2 million - the highest", "1,2 млн — 15%").
+follows ("1.2 million - the highest", "1,2 млн — 15%"). A year before a dash is the year of
+the figure after it, not a lower end ("In 2022 – 1.2 million", "В 2022 — 1,2 млн"), unless the
+two are of one order ("2000–5000 migrants").
 
 What is counted is the nearest counting word in the same clause, else sentence (deported,
-banned, remittances, legalised, quota, patents, ...); the year is the first year stated after
+banned, remittances, legalised, quota, patents, ...); the year is one a dash joins to the
+number ("В 2022 году — 1,2 млн, в 2023 году — 1,5 млн"), else the first year stated after
 the number in its clause ("17,000 in 2005, but only 6,100 in 2006"), else the last before it,
 else the same in its sentence; a starting point ("since 2015") is not a figure's year.
 A headline figure that the body states again is stored once, from the body.
@@ -42,7 +46,7 @@ class Figure:
     unit: str                   # people | percent | USD | RUB | TJS | EUR
     counted: str | None         # deported | banned | remittances | ... (None: not recognised)
     year: int | None            # the year the figure refers to, when the sentence states one
-    raw: str                    # the matched text, e.g. "over $1 billion"
+    raw: str                    # the matched text, e.g. "over $1 billion" (no full stop)
     sentence: str
 
 
@@ -220,6 +224,43 @@ _YEAR_BEFORE = re.compile(rf"(?:(?<!\w)(?:in|by|since|from|until|till|of|year|в
 # A year that is a starting point ("the highest figure since 2015", "с 2015 года", "аз соли
 # 2015") is not the year a figure refers to.
 _SINCE_BEFORE = re.compile(r"(?<!\w)(?:since|from|с|со|аз(?:\s+соли)?)\s+$", re.IGNORECASE)
+_DASH_RE = re.compile(_DASH)
+# A year that a dash joins to the figure after it, a word for "year" between them or not, is
+# that figure's year: "In 2022 – 1.2 million", "В 2022 году — 1,2 млн, в 2023 году — 1,5 млн"
+# (the first year after the number would be the next one's), "За 2023 год – 2,4 млн".
+_DASHED_YEAR_TAIL = re.compile(rf"(?:\s+(?:year|год\w*|г\.))?{_DASH}", re.IGNORECASE)
+# What makes a year-like number a year when a spaced dash follows it: words that introduce a
+# year ("Дар соли 2022 – 5000 нафар", "in January 2022 – 5000"), or the start of the sentence
+# or of a clause after a semicolon, "in" or "в" (Tajik "дар") between or not ("In 2022 – 5000
+# migrants", "2022 – 15 000 мигрантов; 2023 – 17 000"). Elsewhere "in" and "в" may introduce
+# an amount ("штраф в 2000 – 5000 рублей"), and after a comma what follows the dash is as
+# likely a range's upper end ("Ежегодно, 2000 – 5000 мигрантов").
+_YEAR_INTRO = re.compile(rf"(?:(?:^|;\s+)(?:(?:in|в|во|дар)\s+)?"
+                         rf"|(?<!\w)(?:year|during|соли)\s+|(?:{_MONTH})\s+)$", re.IGNORECASE)
+# Phone numbers: "+992 93 123 45 67", "+7 (495) 123-45-67", "тел.: 221-11-11", "по телефону 8
+# 800 555 35 35", "8-800-555-35-35", "(495) 123-45-67". None of their parts is a figure,
+# though "992" or "93 123" read as numbers and a sentence about migrants would count them.
+# After "+", digit groups make one when they have at least nine digits, after "тел.",
+# "phone" or "телефон" six ("на телефон 500 рублей" is money), and neither is a number
+# written with thousands separators ("+1 200 000 000" is a growth); with nothing before,
+# groups that end as phone numbers do, in two groups of two digits after one of two or three
+# ("123-45-67", "555 35 35"), as no number does (a date such as "12-10-20" that does is no
+# figure either).
+_PHONE_PART = r"(?:\(\d{1,5}\)|\d{1,5})"
+_PHONE_DIGITS = rf"{_PHONE_PART}(?:[ \u00a0-]?{_PHONE_PART}){{1,6}}(?![\w%]|[.,]\d)"
+_PHONE = re.compile(
+    r"(?=[+(\dtтp])"   # where one can start: twice as fast
+    rf"(?:(?<![\w+])\+(?P<plus>{_PHONE_DIGITS})"
+    rf"|(?<!\w)(?:tel|тел|тлф|phone|telephone|телефон[уаи]?)(?!\w)\.?\s*:?\s*\+?"
+    rf"(?P<tel>{_PHONE_DIGITS})"
+    rf"|(?<![\w+.,])(?:{_PHONE_PART}[ \u00a0-]?){{0,3}}\d{{2,3}}(?P<sep>[ \u00a0-])\d{{2}}"
+    rf"(?P=sep)\d{{2}}(?![\w]))",
+    re.IGNORECASE)
+_GROUPED = re.compile(rf"\d{{1,3}}(?:{_SEP}\d{{3}})+")
+# An abbreviated multiplier keeps its dot in a figure's raw text ("245 тыс.", "2,4 млн."): the
+# dot may be the abbreviation's as much as the sentence's. After a word it is the sentence's
+# ("$900 million." is "$900 million").
+_ABBREVIATED = re.compile(r"(?<![^\W\d])(?:тыс|млн|млрд|mln|bln|bn)\.$", re.IGNORECASE)
 # Sentences end at a terminal mark before a capital, at a blank line, and before a line that
 # is only a date ("Headline\n19 ноября 2026 г.\nText"), when the line before it ends without
 # punctuation: a headline. Text extracted from a PDF wraps lines mid-sentence ("Order No 1666
@@ -400,12 +441,24 @@ def _years(sentence: str) -> tuple[tuple[int, int], ...]:
                  if not _SINCE_BEFORE.search(sentence, max(0, m.start() - 12), m.start()))
 
 
+def _dashed_year(sentence: str, start: int, years: tuple[tuple[int, int], ...]) -> int | None:
+    """The year that a dash joins to the number ("In 2022 – 1.2 million", "В 2022 году — 1,2
+    млн"): the last year before it, when only a word for "year" and the dash stand between."""
+    before = [(pos, year) for pos, year in years if pos < start]
+    if before and _DASHED_YEAR_TAIL.fullmatch(sentence, before[-1][0] + 4, start):
+        return before[-1][1]
+    return None
+
+
 def _year(sentence: str, start: int, end: int) -> int | None:
-    """The first year after the number, else the last before it: in the number's clause
-    first ("In 2022, 120,000 were deported; in 2023, 150,000"), then in its sentence."""
+    """The year a dash joins to the number, else the first year after it, else the last
+    before it: in the number's clause first ("In 2022, 120,000 were deported; in 2023,
+    150,000"), then in its sentence."""
     years = _years(sentence)
     if not years:
         return None
+    if (dashed := _dashed_year(sentence, start, years)) is not None:
+        return dashed
     bounds = _clause_bounds(sentence)
     lo = max(b for b in bounds if b <= start)
     hi = min((b for b in bounds if b >= end), default=len(sentence))
@@ -459,9 +512,86 @@ def _not_people(sentence: str, m: re.Match[str], value: float, high: float | Non
             and _NAME_BEFORE.search(sentence, max(0, start - 40), start) is not None)
 
 
-def figure_matches(sentence: str) -> Iterator[re.Match[str]]:
-    """What `_FIGURE.finditer(sentence)` yields, three times faster."""
-    position = 0
+def _after_year(sentence: str, m: re.Match[str]) -> re.Match[str] | None:
+    """The figure after the dash of a dashed range whose lower end is a year that the dash
+    joins to that figure ("In 2022 – 1.2 million migrants left", "В 2022 — 1,2 млн
+    мигрантов"), else None. A year-like number and a figure of its order make a range
+    ("2000–5000 migrants", "2000-2500 рублей"), two year-like ones a span of years
+    ("2022–2023"); before a figure smaller ("In 2022 – 500 migrants") or over ten times
+    larger ("2022 – 1.2 million", "2022 – $1.2 billion", "2022 — 600 тыс. – 1,2 млн") the
+    number is a year, as it is when a word that introduces a year stands before it and a
+    spaced dash after it ("In 2022 – 5000 migrants", "Дар соли 2022 – 5000 нафар")."""
+    num, num2 = m.group("num", "num2")
+    if num2 is None or m.group("cur") or _YEAR.fullmatch(num) is None \
+            or _YEAR.fullmatch(num2) is not None:
+        return None
+    upper = m.start("cur2") if m.group("cur2") else m.start("num2")
+    dash = sentence[m.end("num"):upper]
+    if _DASH_RE.fullmatch(dash) is None:   # "from 2000 to 5000"
+        return None
+    after = _FIGURE.match(sentence, upper)
+    if after is None:   # num2 matches there, at least
+        return None
+    year, value = _number(num), _values(after)[0]
+    if year <= value <= 10 * year and not (
+            dash[0].isspace() and dash[-1].isspace()
+            and _YEAR_INTRO.search(sentence, max(0, m.start() - 12), m.start()) is not None):
+        return None
+    return after
+
+
+@functools.lru_cache(maxsize=64)
+def _phones(sentence: str) -> tuple[tuple[int, int], ...]:
+    """Where the sentence's phone numbers are, as (start, end) (cached: a sentence's figures
+    share them)."""
+    spans = []
+    for m in _PHONE.finditer(sentence):
+        plus, tel = m.group("plus", "tel")
+        if (digits := plus or tel) is not None and (
+                sum(c.isdigit() for c in digits) < (9 if plus else 6)
+                or _GROUPED.fullmatch(digits)):
+            continue   # "+12 345", "+1 200 000 000 рублей", "на телефон 500 рублей"
+        spans.append(m.span())
+    return tuple(spans)
+
+
+def _part_of_token(sentence: str, start: int) -> bool:
+    """A number that is part of a token ("A320", "COVID-19", ".../migrants-2023-41300"); a
+    minus sign or a dash after a space does not make it one."""
+    return start > 0 and ((prev := sentence[start - 1]).isalnum() or prev in "¶#№"
+                          or (prev in "-‐/_" and start > 1 and sentence[start - 2].isalnum()))
+
+
+def _in_phone(sentence: str, m: re.Match[str]) -> bool:
+    """Whether the match is a part of a phone number ("992" of "+992 93 123 45 67")."""
+    return any(start < m.end() and m.start() < end for start, end in _phones(sentence))
+
+
+def _candidates(sentence: str, position: int = 0) -> Iterator[re.Match[str]]:
+    """The matches of figure_matches that may be figures: not part of a token. A year that a
+    dash joins to the figure after it is not that figure's lower end: the figure is matched
+    from its own start ("In 2022 – 1.2 million" is "1.2 million", of 2022), and the search
+    goes on after it."""
+    for m in figure_matches(sentence, position):
+        if _part_of_token(sentence, m.start()):
+            continue
+        if (after := _after_year(sentence, m)) is not None:
+            yield after
+            yield from _candidates(sentence, after.end())
+            return
+        yield m
+
+
+def _raw(m: re.Match[str]) -> str:
+    """The figure as written. _FIGURE takes a dot after a multiplier, as "тыс." and "млн."
+    are written; after a word in full the dot is the sentence's, and is left out: "$900
+    million." is "$900 million", "2,4 млн." stays."""
+    raw = m.group().strip()
+    return raw[:-1] if raw.endswith(".") and _ABBREVIATED.search(raw) is None else raw
+
+
+def figure_matches(sentence: str, position: int = 0) -> Iterator[re.Match[str]]:
+    """What `_FIGURE.finditer(sentence, position)` yields, three times faster."""
     while (start := _FIGURE_START.search(sentence, position)) is not None:
         m = _FIGURE.match(sentence, start.start())
         if m is None:
@@ -486,13 +616,7 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
         # included: "63,000 Tajik migrants were legalized in 2006, and more than 200,000 in
         # 2007"), and what it counts.
         last_end, last_counted = -1, None
-        for m in figure_matches(flat):
-            # Part of a token ("A320", "COVID-19", ".../migrants-2023-41300"), not a figure; a
-            # minus sign or a dash after a space is not.
-            if m.start() > 0 and ((prev := flat[m.start() - 1]).isalnum() or prev in "¶#№"
-                                  or (prev in "-‐/_" and m.start() > 1
-                                      and flat[m.start() - 2].isalnum())):
-                continue
+        for m in _candidates(flat):
             value, high = _values(m)
             unit = _unit(m.group("cur") or m.group("cur2"), m.group("after"))
             if unit is None and _small_or_years(flat, m, value, high):
@@ -518,9 +642,11 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
                     continue
                 if _not_people(flat, m, value, high):
                     continue
+            if _in_phone(flat, m):   # asked last: the rules above drop most numbers cheaper
+                continue
             last_end, last_counted = (end, counted) if unit == "people" else (-1, None)
             out.append(Figure(value=value, value_high=high, unit=unit, counted=counted,
-                              year=_year(flat, m.start(), m.end()), raw=m.group().strip(),
+                              year=_year(flat, m.start(), m.end()), raw=_raw(m),
                               sentence=flat[:1000]))
     return tuple(out)
 
