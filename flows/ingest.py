@@ -3,11 +3,17 @@
 Fetching fans out over threads (network-bound); building articles (trafilatura, language,
 MinHash) runs where [runner] says: in those threads, in worker processes, or on a Dask cluster
 (flows/runners.py). The single DuckDB writer stores each outlet's finished batch in one
-transaction, so a kill mid-run leaves whole batches or nothing.
+transaction, so a kill mid-run leaves whole batches or nothing, and stores it within
+STORE_GRACE seconds of its harvest's end, so a kill loses only the outlets still being
+harvested and those that finished moments before.
 """
 
 from __future__ import annotations
 
+import itertools
+import time
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures import wait as wait_any_thread
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,6 +43,16 @@ OUTLETS_AT_ONCE = 32
 # rewrote ~9,000 rows for 2,000 stored, four of 500 rewrite ~5,000. A run of many outlets
 # with a few new articles each is stored in one or two transactions instead of one an outlet.
 STORE_AT_LEAST = 400
+# Seconds a finished outlet waits at most to be stored: for the outlets before it in the
+# configuration (the writer's order, which decides which copy of a story is the original)
+# and for a store of STORE_AT_LEAST articles. Past it the writer stores every finished
+# outlet, ahead of those before it still being harvested (said in the log): one outlet whose
+# feed drips for minutes used to keep every other outlet's results out of the warehouse
+# until it ended, and a kill meanwhile lost them all. A story reported by such a late outlet
+# and by one stored ahead of it then has the latter's copy as its original (a page both link
+# to is stored under the latter), where a run in order would have had the late one's; nothing
+# else differs. A run whose outlets all end within STORE_GRACE of each other is in order.
+STORE_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,39 +112,85 @@ def _ingest(config_path: str | None, db_path: str | None) -> IngestReport:
 
 
 def _harvest_and_store(settings: Settings, db: Path, run_id: str) -> list[SourceSummary]:
-    """Harvest every outlet at once; the writer stores the batches in the order of the
+    """Harvest every outlet at once; the writer stores the finished ones in the order of the
     configuration (it decides which copy is the original, so it must not depend on timing),
-    each time together with the following ones that are ready too, and with the following
-    ones whether ready or not while the store holds fewer than STORE_AT_LEAST articles."""
+    each time together with the following ones that are finished too, and waits for the
+    following ones while the store would hold fewer than STORE_AT_LEAST articles.
+
+    An outlet waits at most STORE_GRACE seconds after its harvest ended, though: then every
+    finished outlet is stored, in that order among themselves, ahead of any before them still
+    being harvested (`_to_store`). The summaries come back in the configuration's order."""
     logger = get_run_logger()
     sources = list(settings.sources)
     futures = tasks.harvest.map(sources, settings=unmapped(settings), db_path=unmapped(db),
                                 run_id=unmapped(run_id))
-    summaries: list[SourceSummary] = []
-    while len(summaries) < len(sources):
-        first = len(summaries)
-        ready = [_result(sources[first], futures[first])]   # waits for this one
-        while first + len(ready) < len(sources) and (
-                _done(futures[first + len(ready)])
-                or sum(len(h.articles) for h in ready) < STORE_AT_LEAST):
-            ready.append(_result(sources[first + len(ready)], futures[first + len(ready)]))
+    pending = list(range(len(sources)))          # not stored yet, in the configuration's order
+    finished: dict[int, tuple[Harvest, float]] = {}   # its result, when the writer saw it end
+    summaries: dict[int, SourceSummary] = {}
+    while pending:
+        now = time.monotonic()
+        for k in pending:
+            if k not in finished and _done(futures[k]):
+                finished[k] = (_result(sources[k], futures[k]), now)
+        chosen = _to_store(pending, finished, now)
+        if not chosen:   # until an outlet ends, or the first finished one has waited enough
+            due = [finished[k][1] + STORE_GRACE - now for k in pending if k in finished]
+            _wait_any([futures[k] for k in pending if k not in finished], min(due, default=None))
+            continue
+        running = [sources[k].key for k in pending if k < chosen[-1] and k not in finished]
+        if running:
+            logger.info("storing %s ahead of %s (still being harvested): the first of them "
+                        "finished %.0f s ago (STORE_GRACE %.0f s); a story %s also reports "
+                        "may have its original among them instead",
+                        ", ".join(sources[k].key for k in chosen), ", ".join(running),
+                        max(now - finished[k][1] for k in chosen), STORE_GRACE,
+                        " or ".join(running))
         # quote: Prefect would otherwise walk every article of the batch, twice, looking
         # for futures among the task's inputs (12% of the flow process's CPU).
-        batch = quote(ready)   # the task gets the list itself; mypy sees only the wrapper
-        for summary in tasks.store_harvests(db, batch, run_id, settings):  # type: ignore[call-overload]
-            summaries.append(summary)
+        batch = quote([finished.pop(k)[0] for k in chosen])   # mypy sees only the wrapper
+        stored = tasks.store_harvests(db, batch, run_id, settings)  # type: ignore[call-overload]
+        for k, summary in zip(chosen, stored, strict=True):
+            summaries[k] = summary
             if summary.ok:
                 logger.info("%s: %d new (%d duplicates), %d pages fetched, %d failed",
                             summary.source, summary.new_articles, summary.duplicates,
                             summary.pages_fetched, summary.pages_failed)
             else:
                 logger.warning("%s: FAILED: %s", summary.source, summary.error)
-    return summaries
+        pending = [k for k in pending if k not in summaries]
+    return [summaries[k] for k in range(len(sources))]
+
+
+def _to_store(pending: list[int], finished: dict[int, tuple[Harvest, float]], now: float
+              ) -> list[int]:
+    """The outlets to store now (positions in the configuration, in order), or none yet.
+
+    The finished ones at the head of the order, once they hold STORE_AT_LEAST articles or
+    are the last; else, once a finished outlet has waited STORE_GRACE seconds, every finished
+    outlet (out of order when one before them is still being harvested)."""
+    head = list(itertools.takewhile(lambda k: k in finished, pending))
+    if head and (len(head) == len(pending)
+                 or sum(len(finished[k][0].articles) for k in head) >= STORE_AT_LEAST):
+        return head
+    if any(now - finished[k][1] >= STORE_GRACE for k in pending if k in finished):
+        return [k for k in pending if k in finished]
+    return []
+
+
+def _wait_any(futures: list[PrefectFuture[Harvest]], timeout: float | None) -> None:
+    """Until one of these harvests ends, or `timeout` seconds have passed."""
+    threads = [f.wrapped_future for f in futures if isinstance(f, PrefectWrappedFuture)]
+    if len(threads) == len(futures):
+        wait_any_thread(threads, timeout=timeout, return_when=FIRST_COMPLETED)
+    elif futures:   # not a thread's future (another task runner): wait for the first
+        futures[0].wait(timeout)
 
 
 def _done(future: PrefectFuture[Harvest]) -> bool:
-    """Finished, asked without an API call (a thread's future knows)."""
-    return isinstance(future, PrefectWrappedFuture) and bool(future.wrapped_future.done())
+    """Finished, asked without an API call when a thread's future (the flow's) knows."""
+    if isinstance(future, PrefectWrappedFuture):
+        return bool(future.wrapped_future.done())
+    return future.state.is_final()
 
 
 def _result(source: Source, future: PrefectFuture[Harvest]) -> Harvest:
