@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import re
 import socket
+import threading
 import time
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler
 
@@ -58,6 +60,50 @@ def drip(h: BaseHTTPRequestHandler) -> None:
         h.wfile.write(b"x")
         h.wfile.flush()
         time.sleep(0.2)
+
+
+def header_drip(h: BaseHTTPRequestHandler) -> None:
+    """The status line and headers one byte every 0.2 s (a minute of them), then a page: each
+    byte restarts a read timeout, so only a deadline over the whole request stops it."""
+    for byte in drip_head():
+        h.wfile.write(bytes([byte]))
+        h.wfile.flush()
+        time.sleep(0.2)
+    h.wfile.write(article_html(RU_PAGE).encode())
+
+
+def drip_head(pad: int = 260) -> bytes:
+    """A response head, the body's length unsaid (the connection's end ends it)."""
+    return (b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+            b"X-Pad: " + b"a" * pad + b"\r\n\r\n")
+
+
+def raw_deflate(data: bytes, level: int = 6) -> bytes:
+    """`data` as deflate without the zlib header and trailer, as many servers send it."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(data) + packer.flush()
+
+
+def encoded_body(body: bytes, encoding: str, cut: bool = False, first: int = 0) -> Route:
+    """`body` (already encoded) sent with Content-Encoding `encoding` and a Content-Length
+    matching what is sent: only its first half if `cut`; its `first` bytes alone, the rest
+    0.2 s later, if given."""
+    sent = body[:len(body) // 2] if cut else body
+
+    def route(h: BaseHTTPRequestHandler) -> None:
+        if not first:
+            send(h, 200, sent, headers={"Content-Encoding": encoding})
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html; charset=utf-8")
+        h.send_header("Content-Length", str(len(sent)))
+        h.send_header("Content-Encoding", encoding)
+        h.end_headers()
+        h.wfile.write(sent[:first])
+        h.wfile.flush()
+        time.sleep(0.2)
+        h.wfile.write(sent[first:])
+    return route
 
 
 def endless(h: BaseHTTPRequestHandler) -> None:
@@ -138,3 +184,89 @@ def blackhole() -> Iterator[int]:
         for c in fillers:
             c.close()
         server.close()
+
+
+def _read_request(conn: socket.socket) -> bool:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65_536)
+        if not chunk:
+            return False
+        data += chunk
+    return True
+
+
+@contextmanager
+def _raw_server(handle: Callable[[socket.socket, threading.Event], None]) -> Iterator[int]:
+    """A port on loopback whose connections `handle` gets, each in its thread, with an event
+    set when the server stops (the accept loop polls it, so no thread outlives the block)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with suppress(OSError), conn:
+            handle(conn, stop)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.settimeout(30)
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        stop.set()
+        acceptor.join()
+        server.close()
+
+
+@contextmanager
+def keepalive_then_drip(body: bytes) -> Iterator[tuple[int, list[int]]]:
+    """A port whose connections answer their first request at once (HTTP/1.1, kept alive)
+    and drip the head of the next one a byte every 0.2 s. Yields the port and, per accepted
+    connection, the number of requests it got."""
+    requests: list[int] = []
+
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        requests.append(0)
+        n = len(requests) - 1
+        while not stop.is_set() and _read_request(conn):
+            requests[n] += 1
+            if requests[n] == 1:
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(body) + body)
+                continue
+            for byte in drip_head():
+                if stop.is_set():
+                    return
+                conn.sendall(bytes([byte]))
+                time.sleep(0.2)
+
+    with _raw_server(handle) as port:
+        yield port, requests
+
+
+@contextmanager
+def tls_handshake_drip() -> Iterator[int]:
+    """A port that takes the TLS ClientHello, then announces a 16 KiB handshake record and
+    sends it a byte every 0.2 s: the handshake never ends, and no read waits long."""
+    def handle(conn: socket.socket, stop: threading.Event) -> None:
+        conn.recv(65_536)
+        conn.sendall(b"\x16\x03\x03\x40\x00")          # handshake record, 16384 bytes
+        while not stop.is_set():
+            conn.sendall(b"\x00")
+            time.sleep(0.2)
+
+    with _raw_server(handle) as port:
+        yield port

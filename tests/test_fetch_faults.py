@@ -11,10 +11,13 @@ run) and is the outlet's error in its health. Limits are small so the slow fault
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -26,7 +29,7 @@ from flows.settings import FetchSettings
 from flows.stages.fetch import fetch, make_client
 from tests import faults as f
 from tests.conftest import dead_port
-from tests.faultserver import FaultServer, Route, send
+from tests.faultserver import FaultServer, Route, send, slow
 
 EXPECTED = json.loads((Path(__file__).resolve().parent.parent / "flows" / "replica" /
                        "expected.json").read_text("utf-8"))
@@ -48,6 +51,9 @@ PAGE_FAULTS = {
     "connect_timeout": Fault("soft", "timeout: ConnectTimeout"),
     "read_timeout": Fault("soft", "timeout: ReadTimeout"),
     "one_byte_per_second": Fault("soft", "deadline of 2s exceeded"),
+    "headers_one_byte_per_second": Fault("soft", "deadline of 2s exceeded while waiting for "
+                                                 "the response headers"),
+    "truncated_gzip": Fault("soft", "truncated gzip body"),
     "endless_body": Fault("hard", "body larger than 300000 bytes", dead=True),
     "body_50mb": Fault("hard", "Content-Length 52428800", dead=True),
     "gzip_bomb": Fault("hard", "decompression bomb", dead=True),
@@ -63,7 +69,12 @@ PAGE_FAULTS = {
     # "Not you" or "not now": a block lifts, so the page is asked again.
     "http_403": Fault("hard", "HTTP 403 Forbidden"),
     "http_401": Fault("hard", "HTTP 401 Unauthorized"),
+    # Links no request can be sent to (the feed lists them as they are, below).
+    "invalid_url_too_long": Fault("hard", "invalid URL: URL too long", dead=True),
+    "invalid_url_idna": Fault("hard", "invalid URL: Codepoint U+0080", dead=True),
 }
+INVALID_LINKS = {"invalid_url_too_long": "http://example.org/" + "a" * 70_000,
+                 "invalid_url_idna": "http://xn--a.example.org/a"}
 FEED_FAULTS = {
     "malformed_feed": Fault("hard", "malformed feed", "feed"),
     "external_entity": Fault("hard", "refused: the XML declares entities", "feed"),
@@ -79,6 +90,9 @@ GOOD_PAGES = {
     "tg_utf8_undeclared": (f.encoded(f.TG_PAGE, "utf-8", "none"), f.TG_PHRASE),
     "invalid_utf8": (lambda h: send(h, 200, f.article_html(f.RU_PAGE).encode().replace(
         "Сейчас".encode(), b"\xff\xfe\xc3(") ), f.RU_PHRASE),
+    # Content-Encoding: deflate without the zlib header, as many servers send it.
+    "raw_deflate": (f.encoded_body(f.raw_deflate(f.article_html(f.RU_PAGE).encode()),
+                                   "deflate"), f.RU_PHRASE),
 }
 
 
@@ -104,6 +118,9 @@ def _routes(blackhole: int) -> dict:
         "/page/http_429": lambda h: send(h, 429, b"slow down", headers={"Retry-After": "1"}),
         "/page/read_timeout": f.sleepy(3),
         "/page/one_byte_per_second": f.drip,
+        "/page/headers_one_byte_per_second": f.header_drip,
+        "/page/truncated_gzip": f.encoded_body(gzip.compress(f.article_html(f.RU_PAGE).encode()),
+                                               "gzip", cut=True),
         "/page/endless_body": f.endless,
         "/page/body_50mb": f.fifty_mb,
         "/page/gzip_bomb": f.bomb,
@@ -136,6 +153,7 @@ def run(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         feeds = {name: f"/page/{name}" for name in [*PAGE_FAULTS, *GOOD_PAGES]}
         feeds["connect_timeout"] = f"http://127.0.0.1:{hole}/page/connect_timeout"
         feeds["robots_disallowed"] = "/private/page"
+        feeds.update(INVALID_LINKS)
         for name, link in feeds.items():
             body = f.rss("" if link.startswith("http") else base, link)
             srv.routes[f"/feed/{name}.xml"] = _serve_feed(body)
@@ -240,3 +258,139 @@ def test_retry_after_is_waited_up_to_the_cap() -> None:
     assert waits == [7.0, 7.0] and soon.attempts == 3 and "after 3 attempts" in (soon.reason or "")
     assert later.attempts == 1 and "exceeds the cap of 10s" in (later.reason or "")
     assert gone.outcome == "hard" and gone.attempts == 1 and srv.hits["/gone"] == 1
+
+
+# The deadline bounds a whole attempt, whatever it is waiting for. The drips below would take
+# a minute and each byte restarts the 1 s read timeout: only the 2 s deadline stops them
+# (pytest-timeout fails a test that waits for the drip to end).
+DRIP = FetchSettings(allow_private_addresses=True, timeout=1, connect_timeout=1, deadline=2,
+                     retries=2, backoff=0.05)
+HEADERS_LATE = "deadline of 2s exceeded while waiting for the response headers"
+
+
+@pytest.mark.timeout(40)
+def test_a_drip_in_the_status_line_and_headers_is_cut_at_the_deadline() -> None:
+    """As soft, naming the phase, not retried (the deadline is the URL's, across attempts);
+    robots.txt is fetched by the same function."""
+    with FaultServer({"/drip": f.header_drip}) as srv, make_client(DRIP) as client:
+        page = fetch(client, srv.base + "/drip", DRIP)
+        robots = fetch(client, srv.base + "/drip", replace(DRIP, retries=0), "robots")
+    assert (page.outcome, page.reason, page.attempts, page.permanent) == \
+        ("soft", HEADERS_LATE, 1, False)
+    assert (robots.outcome, robots.reason) == ("soft", HEADERS_LATE)
+    assert srv.hits["/drip"] == 2
+
+
+@pytest.mark.timeout(40)
+def test_the_deadline_holds_on_a_kept_alive_connection_which_is_then_dropped() -> None:
+    """The second request on a reused connection (no connect, no TLS: the head is its first
+    read) drips its head; the connection it was cut on is not handed to the next request."""
+    body = f.article_html(f.RU_PAGE).encode()
+    with f.keepalive_then_drip(body) as (port, requests), make_client(DRIP) as client:
+        first = fetch(client, f"http://127.0.0.1:{port}/a", DRIP)
+        second = fetch(client, f"http://127.0.0.1:{port}/b", DRIP)
+        third = fetch(client, f"http://127.0.0.1:{port}/c", DRIP)
+    assert first.outcome == "ok" and third.outcome == "ok"
+    assert (second.outcome, second.reason) == ("soft", HEADERS_LATE)
+    assert requests == [2, 1]     # /a and /b on one connection, /c on a new one
+
+
+@pytest.mark.timeout(40)
+def test_one_fetchs_deadline_cuts_no_other_request_on_the_shared_client() -> None:
+    """An outlet's pages are fetched by threads sharing its client: a drip cut at its 2 s
+    deadline leaves alone the request of another thread, a 3 s answer within its own."""
+    patient = replace(DRIP, timeout=5, deadline=30)
+    with FaultServer({"/drip": f.header_drip, "/slow": slow(3)}) as srv, \
+            make_client(DRIP) as client, ThreadPoolExecutor(2) as pool:
+        dripping = pool.submit(fetch, client, srv.base + "/drip", DRIP)
+        slower = pool.submit(fetch, client, srv.base + "/slow", patient)
+        cut, answered = dripping.result(), slower.result()
+    assert (cut.outcome, cut.reason) == ("soft", HEADERS_LATE)
+    assert answered.outcome == "ok" and answered.body == b"<html>late</html>"
+
+
+@pytest.mark.timeout(40)
+def test_a_drip_in_the_tls_handshake_is_cut_at_the_deadline() -> None:
+    """A 10 s connect timeout, a handshake record a byte every 0.2 s: the deadline ends it."""
+    settings = replace(DRIP, connect_timeout=10)
+    with f.tls_handshake_drip() as port, make_client(settings) as client:
+        res = fetch(client, f"https://127.0.0.1:{port}/", settings)
+    assert (res.outcome, res.reason) == ("soft", "deadline of 2s exceeded while negotiating TLS")
+
+
+INVALID_URLS = {
+    "over 65,536 characters": ("http://example.org/" + "a" * 70_000, "URL too long"),
+    "an xn-- label that is no IDNA": ("http://xn--a.example.org/a", "Codepoint U+0080"),
+    "a broken IPv6 literal": ("http://[oops/x", "Invalid IPv6 URL"),
+    "a port out of range": ("http://127.0.0.1:99999/x", "Port out of range"),
+    "a control character": ("http://exa\tmple.org/a", "non-printable ASCII character"),
+    "an empty host label": ("http://a..example.org/a", "label empty or too long"),
+}
+
+
+@pytest.mark.parametrize("name", list(INVALID_URLS))
+def test_an_invalid_url_is_a_dead_link_not_an_exception(name: str) -> None:
+    """Linked from a feed or redirected to: `hard` and permanent (it will never work), with
+    the reason, never an exception."""
+    link, detail = INVALID_URLS[name]
+    with FaultServer({"/to": f.redirect(link)}) as srv, make_client(DRIP) as client:
+        linked = fetch(client, link, DRIP)
+        redirected = fetch(client, srv.base + "/to", DRIP)
+    for res in (linked, redirected):
+        assert (res.outcome, res.permanent, res.attempts) == ("hard", True, 1), res.reason
+        assert (res.reason or "").startswith("invalid URL: ") and detail in (res.reason or "")
+
+
+def test_validators_and_retry_after_httpx_cannot_take_are_no_exception() -> None:
+    """An ETag not in ASCII (stored from the last run) is not sent back: the answer is a full
+    200; a Retry-After of '²' is no number of seconds: the usual backoff."""
+    feed = f.rss("http://example.org", "/a")
+    routes = {"/feed": lambda h: send(h, 200, feed, "application/rss+xml",
+                                      headers={"ETag": '"café"'}),
+              "/busy": lambda h: send(h, 503, b"", headers={"Retry-After": "\u00b2"})}
+    with FaultServer(routes) as srv, make_client(DRIP) as client:
+        first = fetch(client, srv.base + "/feed", DRIP, "feed")
+        again = fetch(client, srv.base + "/feed", DRIP, "feed", validators=(first.etag, None))
+        busy = fetch(client, srv.base + "/busy", replace(DRIP, retries=1), sleep=lambda _: None)
+    assert first.etag == '"café"' and again.outcome == "ok" and again.body == feed
+    assert busy.outcome == "soft" and busy.attempts == 2
+
+
+PAGE = f.article_html(f.RU_PAGE).encode()
+GZIPPED = gzip.compress(PAGE)
+BOMB = zlib.compress(b"\0" * 30_000_000, 9)
+# route, outcome, a part of the reason (None: the page comes out whole)
+ENCODED_BODIES = {
+    "gzip": (f.encoded_body(GZIPPED, "gzip"), "ok", None),
+    "zlib deflate": (f.encoded_body(zlib.compress(PAGE), "deflate"), "ok", None),
+    "raw deflate": (f.encoded_body(f.raw_deflate(PAGE), "deflate"), "ok", None),
+    "raw deflate, its first byte alone": (f.encoded_body(f.raw_deflate(PAGE), "deflate",
+                                                         first=1), "ok", None),
+    "truncated gzip": (f.encoded_body(GZIPPED, "gzip", cut=True), "soft",
+                       "truncated gzip body"),
+    "truncated zlib deflate": (f.encoded_body(zlib.compress(PAGE), "deflate", cut=True),
+                               "soft", "truncated deflate body"),
+    "truncated raw deflate": (f.encoded_body(f.raw_deflate(PAGE), "deflate", cut=True),
+                              "soft", "truncated deflate body"),
+    "raw deflate bomb": (f.encoded_body(f.raw_deflate(b"\0" * 30_000_000, 9), "deflate"),
+                         "hard", "decompression bomb"),
+    "zlib deflate bomb": (f.encoded_body(BOMB, "deflate"), "hard", "decompression bomb"),
+    "corrupt gzip": (f.encoded_body(GZIPPED[:20] + b"\xff" * 200, "gzip"), "hard",
+                     "corrupt gzip body"),
+}
+
+
+@pytest.mark.parametrize("name", list(ENCODED_BODIES))
+def test_compressed_bodies_raw_deflate_and_truncation(name: str) -> None:
+    """deflate is read with or without its zlib header (the bomb check holds for both); a
+    compressed stream that stops before its end is `soft` (complete next time, perhaps),
+    never stored cut short; a corrupt one or a bomb is a dead link."""
+    route, outcome, reason = ENCODED_BODIES[name]
+    settings = replace(DRIP, max_bytes=5_000_000, retries=0)
+    with FaultServer({"/p": route}) as srv, make_client(settings) as client:
+        res = fetch(client, srv.base + "/p", settings)
+    assert res.outcome == outcome, res.reason
+    if reason is None:
+        assert res.body == PAGE
+    else:
+        assert reason in (res.reason or "") and res.permanent == (outcome == "hard")
