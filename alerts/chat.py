@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from alerts.compose import Digest, one_line, safe_url, subject
+from alerts.compose import Digest, DigestItem, one_line, safe_url, subject
 
 # Characters per message. Telegram's hard limit is 4,096; Slack allows far more but long
 # messages are unreadable, so keep it short; Matrix is comfortable with long bodies.
@@ -52,27 +52,58 @@ def limit_for(scheme: str) -> int:
     return LIMITS.get(scheme, DEFAULT_LIMIT)
 
 
+# Characters kept free at the end of every message of a split digest for "_N parts: i/N_".
+PARTS_LINE = 20
+
+
+def _item_line(item: DigestItem, room: int) -> str:
+    """One item as a markdown line of at most `room` characters: a long title is shortened
+    (never the link or an escape cut in half)."""
+    rest = (f"({md_url(item.url)}) — {md_text(item.outlet)}, {md_text(item.date)}, "
+            f"{item.lang}")
+    if item.also_reported_by:
+        rest += f" (also {md_text(', '.join(item.also_reported_by))})"
+    title = md_text(item.title)
+    line = f"• [{title}]{rest}"
+    if len(line) <= room:
+        return line
+    keep = max(0, len(title) - (len(line) - room) - 1)
+    short = title[:keep]
+    if (len(short) - len(short.rstrip("\\"))) % 2:   # do not leave half an escape
+        short = short[:-1]
+    line = f"• [{short}…]{rest}"
+    return line if len(line) <= room else line[:room]   # a URL longer than the message
+
+
 def render_markdown(digest: Digest, limit: int = DEFAULT_LIMIT) -> list[str]:
-    """One compact message per digest; more only when `limit` requires, split between items."""
+    """One compact message per digest; more only when `limit` requires, split between items.
+    A section's heading never ends a message: it goes with its first item, and a section
+    carried over to the next message is headed there again ("… (3, continued)"). Its "and N
+    more" line closes the section, after its last item, as in the email."""
+    budget = limit - PARTS_LINE
     head = f"**{md_text(subject(digest))}**"
-    blocks: list[str] = []
-    for section in digest.sections:
-        blocks.append(f"\n**{md_text(section.label)}** ({section.total})")
-        for item in section.items:
-            line = (f"• [{md_text(item.title)}]({md_url(item.url)}) — {md_text(item.outlet)}, "
-                    f"{md_text(item.date)}, {item.lang}")
-            if item.also_reported_by:
-                line += f" (also {md_text(', '.join(item.also_reported_by))})"
-            blocks.append(line[: limit - 50])
-        if section.more:   # over max_items_per_topic: counted, not listed
-            blocks.append(f"_{md_text(f'and {section.more} more on {section.label}')}_")
+    cont = f"_{md_text('(continued)')}_"
     messages: list[str] = []
     current = head
-    for block in blocks:
-        if len(current) + 1 + len(block) > limit - 20:
-            messages.append(current)
-            current = f"_{md_text('(continued)')}_"
-        current += "\n" + block
+    fresh = True            # nothing but the subject or the "(continued)" line yet
+    for section in digest.sections:
+        label = md_text(section.label)
+        heading = f"**{label}** ({section.total})"
+        again = f"**{label}** ({section.total}, continued)"
+        more = (f"_{md_text(f'and {section.more} more on {section.label}')}_"
+                if section.more else "")
+        # every block below fits in a new message, whatever else it carries
+        room = max(80, budget - max(len(head), len(cont)) - 4 - len(again) - len(more))
+        lines = [_item_line(item, room) for item in section.items] or [""]
+        for i, line in enumerate(lines):
+            body = "\n".join(x for x in (line, more if i == len(lines) - 1 else "") if x)
+            block = f"\n{heading}\n{body}".rstrip("\n") if i == 0 else body
+            if not fresh and len(current) + 1 + len(block) > budget:
+                messages.append(current)
+                current = cont
+                block = block if i == 0 else f"\n{again}\n{body}"
+            current += "\n" + block
+            fresh = False
     messages.append(current)
     if len(messages) > 1:
         messages = [f"{m}\n_{len(messages)} parts: {i}/{len(messages)}_"

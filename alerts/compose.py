@@ -6,6 +6,12 @@ had ("and 3 more on Entry bans"): the digest stays short and nothing is left out
 Titles and snippets come from the web and are untrusted: the HTML template autoescapes them
 (the highlighted evidence is a list of text segments, escaped one by one), and header values
 are stripped of line breaks. Chat text is built in alerts/chat.py.
+
+Dates are shown in the digest's time zone (`build_digest(tz=...)`: the operator's
+`[schedule] timezone`, which is also their readers'), an article's date as the day it was
+published there; in UTC, the default, each date says "UTC". The header chart counts stories
+per day of `chart_tz` (the zone its counts were made in: UTC, as warehouse/sql/digest_daily.sql
+counts them), and its caption names that zone when it is UTC or not the items' zone.
 """
 
 from __future__ import annotations
@@ -13,15 +19,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from flows.stages.headline import headline_end
+from flows.subscribers import ascii_address
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 LANG_NAMES = {"en": "English", "ru": "Russian", "tg": "Tajik", "und": "undetermined"}
@@ -39,6 +47,30 @@ _env.filters["safe_url"] = safe_url
 _text_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=False,
                         trim_blocks=True, lstrip_blocks=True)
 
+# Names of UTC in the IANA database: a date in one of these is marked "UTC".
+UTC_NAMES = frozenset({"utc", "etc/utc", "uct", "etc/uct", "universal", "etc/universal",
+                       "zulu", "etc/zulu", "gmt", "etc/gmt", "gmt0", "etc/gmt0", "greenwich",
+                       "etc/greenwich", "etc/gmt+0", "etc/gmt-0"})
+
+
+def zone(name: str | tzinfo | None) -> tzinfo:
+    """A time zone from its IANA name ("Asia/Dushanbe"); None or "UTC": UTC."""
+    if name is None or isinstance(name, tzinfo):
+        return name or UTC
+    return UTC if name.lower() in UTC_NAMES else ZoneInfo(name)
+
+
+def zone_name(tz: tzinfo) -> str:
+    """"UTC", or the IANA name of the zone ("Asia/Dushanbe")."""
+    if tz is UTC or str(tz).lower() in UTC_NAMES:
+        return "UTC"
+    return getattr(tz, "key", None) or str(tz)
+
+
+def local(moment: datetime, tz: tzinfo) -> datetime:
+    """`moment` in `tz`; a naive datetime is taken as UTC (as the warehouse stores it)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(tz)
+
 
 @dataclass(frozen=True)
 class DigestItem:
@@ -55,6 +87,7 @@ class DigestItem:
     also_reported_by: tuple[str, ...]
     highlighted: tuple[tuple[str, bool], ...] = ()   # snippet as (text, is_evidence) segments
     topic_labels: tuple[str, ...] = ()
+    tz: tzinfo = UTC                                 # the zone its date is shown in
 
     @property
     def language(self) -> str:
@@ -62,7 +95,12 @@ class DigestItem:
 
     @property
     def date(self) -> str:
-        return self.published_at.strftime("%d %b %Y") if self.published_at else "date unknown"
+        """The day of publication in the digest's zone ("07 Dec 2026"), marked "UTC" in UTC
+        (a reader would otherwise take it for their own day)."""
+        if not self.published_at:
+            return "date unknown"
+        day = local(self.published_at, self.tz).strftime("%d %b %Y")
+        return f"{day} UTC" if zone_name(self.tz) == "UTC" else day
 
 
 @dataclass(frozen=True)
@@ -99,6 +137,26 @@ class Digest:
     subscriber: str = ""
     cadence: str = "daily"
     chart: tuple[ChartRow, ...] = ()
+    tz: tzinfo = UTC             # the zone dates are shown in
+    chart_tz: tzinfo = UTC       # the zone whose days the chart's counts are
+
+    @property
+    def date(self) -> str:
+        """The digest's day in its zone, for its header."""
+        return local(self.created_at, self.tz).strftime("%d %b %Y")
+
+    @property
+    def zone(self) -> str:
+        return zone_name(self.tz)
+
+    @property
+    def chart_days(self) -> str:
+        """The chart's caption: its days named by zone when they are not the items' zone,
+        or when that is UTC."""
+        chart = zone_name(self.chart_tz)
+        if chart == "UTC" or chart != self.zone:
+            return f"Articles per day, last 14 days ({chart} days)"
+        return "Articles per day, last 14 days"
 
     @property
     def items(self) -> list[DigestItem]:
@@ -160,10 +218,42 @@ def highlight(text: str, evidence: Iterable[str], limit: int = 220
     return tuple(parts)
 
 
+# A credit or caption that pages put above the article: "Photo: Reuters/…", "Фото: …",
+# "Сурат: …" (Tajik), "Source: …", "© AP". PICTURE kinds only ever caption a picture; the
+# others ("Source: the ministry said…") may begin a real sentence.
+_PICTURE = r"photo|image|picture|illustration|фото|иллюстрация|сурат|акс|сурати"
+_CREDIT = re.compile(rf"\s*(?:(?P<picture>(?:{_PICTURE})\s*:|©|\(c\))"
+                     r"|(?:source|credit|источник|манбаъ)\s*:)", re.IGNORECASE)
+CREDIT_MAX = 120    # characters: a credit line is short
+
+
+def credit_end(title: str | None, text: str) -> int:
+    """Where a credit or caption at the start of `text` ends, with the copy of the title that
+    follows it if any; 0 when there is none. Taken only when the title follows it within
+    CREDIT_MAX characters or, for a picture's caption ("Photo:", "©"), when it is a line of
+    its own that short; a real first sentence ("Source: the ministry said…") is kept."""
+    m = _CREDIT.match(text)
+    if not m:
+        return 0
+    head = text[:m.end() + CREDIT_MAX]
+    reach = 2 * len(title or "") + 50      # room for the title's copy, however spaced
+    for p in range(m.end(), len(head)):
+        if text[p].isspace() and not text[p - 1].isspace():
+            end = headline_end(title, text[p:p + reach])
+            if end:
+                return p + end
+    line = text.find("\n", m.end())
+    if m.group("picture") and 0 < line < len(head) and text[m.end():line].strip():
+        return line
+    return 0
+
+
 def body_text(title: str | None, text: str) -> str:
-    """The article text without a leading copy of its title (extractors often keep it),
-    unless little else would be left for a snippet."""
+    """The article text without a leading copy of its title (extractors often keep it), nor
+    a photo credit or caption in front of that copy, unless little else would be left for a
+    snippet."""
     end = headline_end(title, text)
+    end += credit_end(title, text[end:])
     rest = re.sub(r"\s+", " ", text[end:]).strip().lstrip(" .:—-")
     return rest if end and len(rest) > 40 else re.sub(r"\s+", " ", text).strip()
 
@@ -184,9 +274,14 @@ def _texts(title: str | None, text: str, evidence: tuple[str, ...]
 def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, str],
                  outlets: Mapping[str, str], created_at: datetime, max_per_topic: int = 20,
                  topic_order: Iterable[str] = (), subscriber: str = "", cadence: str = "daily",
-                 daily: Mapping[str, tuple[int, ...]] | None = None) -> Digest:
+                 daily: Mapping[str, tuple[int, ...]] | None = None,
+                 tz: str | tzinfo | None = None, chart_tz: str | tzinfo | None = None
+                 ) -> Digest:
     """rows: one per (article, topic), with keys id, title, url, source, published_at, lang,
-    text, topic, score, evidence, also (sources of its copies)."""
+    text, topic, score, evidence, also (sources of its copies). `tz`: the zone dates are
+    shown in (an IANA name; default UTC); `chart_tz`: the zone whose days `daily` counts
+    (default UTC, as warehouse/sql/digest_daily.sql counts them)."""
+    shown_tz, counted_tz = zone(tz), zone(chart_tz)
     best: dict[int, Mapping] = {}
     topics: dict[int, list[str]] = {}
     for row in rows:
@@ -214,12 +309,14 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
                 published_at=row["published_at"], lang=row["lang"], snippet=short,
                 topics=tuple(topics[aid]), evidence=tuple(row["evidence"] or ())[:5],
                 also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
-                highlighted=marked, topic_labels=tuple(labels.get(t, t) for t in topics[aid])))
+                highlighted=marked, topic_labels=tuple(labels.get(t, t) for t in topics[aid]),
+                tz=shown_tz))
         sections.append(Section(topic, labels.get(topic, topic), tuple(items),
                                 len(newest) - len(kept)))
     chart = tuple(ChartRow(s.topic, s.label, tuple((daily or {}).get(s.topic, (0,) * 14)))
                   for s in sections)
-    return Digest(recipient, created_at, tuple(sections), subscriber or recipient, cadence, chart)
+    return Digest(recipient, created_at, tuple(sections), subscriber or recipient, cadence, chart,
+                  shown_tz, counted_tz)
 
 
 def subject(digest: Digest) -> str:
@@ -247,8 +344,8 @@ def render_email(digest: Digest, sender: str, digest_id: str) -> EmailMessage:
                "unsubscribe": unsubscribe_url(digest, sender)}
     msg = EmailMessage()
     msg["Subject"] = context["subject"]
-    msg["From"] = one_line(sender)
-    msg["To"] = one_line(digest.recipient)
+    msg["From"] = ascii_address(one_line(sender))            # an IDN domain as punycode
+    msg["To"] = ascii_address(one_line(digest.recipient))
     msg["Date"] = formatdate(digest.created_at.timestamp(), localtime=False)
     msg["Message-ID"] = make_msgid(idstring=digest_id, domain="migwatch.local")
     msg["X-Migwatch-Digest"] = one_line(digest_id)

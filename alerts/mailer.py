@@ -8,6 +8,10 @@ SMTP settings come from the environment only (secrets never live in committed fi
   MIGWATCH_SMTP_TIMEOUT    seconds, default 30
   MIGWATCH_SMTP_CA_FILE    optional PEM file of CA certificates to trust (a private CA or a
                            self-signed server); the system's CAs otherwise
+
+Internationalised domains in the address headers (`desk@пример.рф`) are written as punycode
+before a message is sent or written to the outbox, so the headers and the SMTP envelope are
+ASCII and no server needs SMTPUTF8 (flows/subscribers.py refuses non-ASCII local parts).
 """
 
 from __future__ import annotations
@@ -17,11 +21,15 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from functools import lru_cache
 from pathlib import Path
 
+import idna
+
 from flows.settings import ConfigError
+from flows.subscribers import ascii_domain
 
 
 @dataclass(frozen=True)
@@ -74,8 +82,32 @@ def smtp_from_env(env: Mapping[str, str] | None = None) -> SmtpSettings | None:
                         ca_file=env.get("MIGWATCH_SMTP_CA_FILE") or None)
 
 
+ADDRESS_HEADERS = ("From", "Sender", "Reply-To", "To", "Cc")
+
+
+def ascii_domains(msg: EmailMessage) -> EmailMessage:
+    """`msg` (changed in place) with every internationalised domain of its address headers
+    as punycode; display names and ASCII addresses are left as they are."""
+    for name in ADDRESS_HEADERS:
+        header = msg.get(name)
+        addresses = getattr(header, "addresses", ())
+        if header is None or str(header).isascii() or not addresses:
+            continue
+        fixed = []
+        for a in addresses:
+            try:
+                domain = ascii_domain(a.domain)
+            except idna.IDNAError:
+                domain = a.domain
+            fixed.append(Address(a.display_name, a.username, domain))
+        if [a.domain for a in fixed] != [a.domain for a in addresses]:
+            msg.replace_header(name, ", ".join(str(a) for a in fixed))
+    return msg
+
+
 def write_outbox(msg: EmailMessage, outbox: Path, name: str) -> Path:
     """Atomic: the .eml appears whole or not at all (write, fsync, rename)."""
+    ascii_domains(msg)
     outbox.mkdir(parents=True, exist_ok=True)
     final = outbox / f"{name}.eml"
     tmp = outbox / f".{name}.eml.tmp"
@@ -95,6 +127,7 @@ def _tls_context(ca_file: str | None) -> ssl.SSLContext:
 
 def send_smtp(msg: EmailMessage, smtp: SmtpSettings) -> None:
     """Raises smtplib/OSError on failure: the caller records the digest as not delivered."""
+    ascii_domains(msg)
     context = _tls_context(smtp.ca_file)
     client: smtplib.SMTP
     if smtp.security == "ssl":

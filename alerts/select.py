@@ -1,16 +1,19 @@
 """Which candidate rows go to one subscriber channel, and whether that channel is due. Pure.
 
 The warehouse gives the candidate rows (warehouse/sql/digest_candidates.sql: one per story and
-topic, the story shown as its lead) and the delivery log once per run; each channel then
-takes, from the start of its window, the rows that match the subscriber's filters and are not
-in its log.
+topic, the story keyed by its lead and shown as its first report) and the delivery log once
+per run; each channel then takes, from the start of its window, the rows that match the
+subscriber's filters and are not in its log.
 
 A channel's window starts where its last delivered digest ended: everything stored before
 then was either in a digest it received, or counted in one's "and N more" line, or did not
-match its filters. A failed or released attempt is not a delivery and never moves the window.
-A channel never delivered to looks back `window_days` (the same bound as a channel that has
-been failing), so neither a refused first digest nor runs further apart than its cadence lose
-anything.
+match its filters. It starts there however long ago that was — a weekly digest run an hour
+late, a channel refused for weeks — so nothing stored since is lost; `max_items_per_topic`
+and its "and N more" line bound the size of the digest that catches up. A failed or
+released attempt is not a delivery and never moves the window. A channel never delivered to
+(a new subscriber or channel, or one refused every time so far) looks back `window_days`
+from its first attempt (from now, when it has none), so a refused first digest loses
+nothing either.
 """
 
 from __future__ import annotations
@@ -29,12 +32,16 @@ def is_due(subscriber: Subscriber, last_sent: datetime | None, now: datetime) ->
     return last_sent is None or now - last_sent >= subscriber.period * 0.9
 
 
-def window_start(last_sent: datetime | None, now: datetime, max_days: int) -> datetime:
-    """Since the channel's last delivered digest (the cadence only decides when it is due: the
-    digest flow may run less often than an hourly subscriber's cadence), never more than
-    `max_days` back; `max_days` back for a channel never delivered to."""
-    earliest = now - timedelta(days=max_days)
-    return earliest if last_sent is None else max(last_sent, earliest)
+def window_start(last_sent: datetime | None, now: datetime, first_days: int,
+                 first_tried: datetime | None = None) -> datetime:
+    """Where a channel's digest starts: at its last delivered digest, however long ago (the
+    cadence only decides when it is due: the digest flow may run less often than an hourly
+    subscriber's cadence, or a weekly run come an hour late); for a channel never delivered
+    to, `first_days` before its first attempt (`first_tried`, a failed one) or before `now`."""
+    if last_sent is not None:
+        return last_sent
+    first = now if first_tried is None else min(first_tried, now)
+    return first - timedelta(days=first_days)
 
 
 def arrived(row: Mapping, outlets: Iterable[str]) -> datetime | None:
@@ -51,10 +58,10 @@ class Candidates:
 
     def __init__(self, rows: Iterable[Mapping]) -> None:
         self.by_topic: dict[str, list[Mapping]] = {}
-        self.ids: set[int] = set()
+        self.last_seen: dict[int, datetime] = {}     # per story (its lead's id)
         for row in sorted(rows, key=lambda r: r["last_seen"], reverse=True):
             self.by_topic.setdefault(row["topic"], []).append(row)
-            self.ids.add(int(row["id"]))
+            self.last_seen[int(row["id"])] = row["last_seen"]
 
 
 def select_rows(rows: Iterable[Mapping] | Candidates, subscriber: Subscriber,

@@ -4,16 +4,18 @@
 directly); `digest_flow` is the thin Prefect layer. Per channel: select (alerts/select.py),
 compose (alerts/compose.py, alerts/chat.py), claim, send, confirm or release
 (warehouse/deliveries.py). A failing channel is released and retried next run; the others
-are unaffected. A channel's window starts at its last delivered digest (alerts/select.py),
-so what a released digest held is selected again.
+are unaffected. A channel's window starts at its last delivered digest, however long ago
+(alerts/select.py), so what a released digest held is selected again; the candidates are
+read from the earliest window of the channels the run composes.
 
 The warehouse's read-write connection (DuckDB's exclusive file lock) is held only for short
 database steps, never across a network send, so analysts' queries and ingest are not blocked
 by a slow SMTP server or webhook:
   1. read (one connection): settle what an interrupted run left pending
-     (deliveries.recover), read the candidates, delivery log, last digests, chart counts;
-     compose every due channel's digest with no connection open; claim them all (a second
-     short connection, one transaction);
+     (deliveries.recover), read the last digests, the candidates, delivery log, chart
+     counts; select each due channel's rows with no connection open; read the texts of
+     those (a second short connection); compose every due channel's digest with no
+     connection open; claim them all (a third short connection, one transaction);
   2. send each channel in turn, no connection open;
   3. record each outcome (confirm or release) in a short connection of its own right after
      its send; outbox files, which prove themselves after a crash, are recorded together.
@@ -29,8 +31,9 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -91,28 +94,76 @@ def _slug(value: str) -> str:
 
 @dataclass(frozen=True)
 class _Snapshot:
-    """What step 1 reads from the warehouse; composing needs nothing else."""
+    """What step 1 reads from the warehouse; selecting and composing need nothing else (but
+    the texts of what is selected, `_read_texts`)."""
 
     read_at: datetime            # taken under the lock, before the reads
-    rows: Candidates
+    found: list[dict]            # the candidate rows, as read
+    rows: Candidates             # the same, indexed
     delivered: dict[tuple[str, str], set[int]]
-    last_sent: dict[tuple[str, str], datetime]
+    since: dict[tuple[str, str], datetime]   # each channel to compose: where its window starts
     labels: dict[str, str]
     charts: _Charts
 
 
-def _read(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime) -> _Snapshot:
+def _read(con: duckdb.DuckDBPyConnection, settings: Settings, subs: list[Subscriber],
+          now: datetime, preview: bool) -> _Snapshot:
+    """Which channels to compose (those due; every one in a preview) and where each one's
+    window starts (alerts/select.py); the candidates from the earliest of those starts, and
+    the delivery log of those channels within their windows."""
     read_at = datetime.now(UTC)
-    earliest = now - timedelta(days=settings.digest.window_days)
-    rows = Candidates(_query(con, "digest_candidates", {"since": earliest}))
+    tried = {(r["subscriber"], r["channel"]): r for r in _query(con, "digest_last_sent", {})}
+    since: dict[tuple[str, str], datetime] = {}
+    for sub in subs:
+        for ch in sub.channels:
+            key = (sub.name, ch.key)
+            seen = tried.get(key)
+            last = seen["last_sent"] if seen else None
+            first = seen["first_tried"] if seen else None
+            if preview or is_due(sub, last, now):
+                since[key] = window_start(last, now, settings.digest.window_days, first)
+    found = _query(con, "digest_candidates", {"since": min(since.values())}) if since else []
+    rows = Candidates(found)
     delivered: dict[tuple[str, str], set[int]] = {}
-    for row in _query(con, "digest_delivered", {"ids": sorted(rows.ids)}):
+    for row in _query(con, "digest_delivered", {
+            "ids": list(rows.last_seen), "seen": list(rows.last_seen.values()),
+            "subscribers": [k[0] for k in since], "channels": [k[1] for k in since],
+            "since": list(since.values())}) if found else ():
         delivered.setdefault((row["subscriber"], row["channel"]), set()).add(row["doc_id"])
-    last_sent = {(r["subscriber"], r["channel"]): r["last_sent"]
-                 for r in _query(con, "digest_last_sent", {})}
     labels = dict(con.execute("SELECT topic, label FROM topic").fetchall())
-    charts = _Charts(_query(con, "digest_daily", {"today": now.date()}), now.date())
-    return _Snapshot(read_at, rows, delivered, last_sent, labels, charts)
+    tz = settings.schedule.timezone   # the chart's days are the dates' days (alerts/compose.py)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    charts = _Charts(_query(con, "digest_daily", {"today": today, "tz": tz}), today)
+    return _Snapshot(read_at, found, rows, delivered, since, labels, charts)
+
+
+def _select(snap: _Snapshot, subs: list[Subscriber]) -> dict[tuple[str, str], list[Mapping]]:
+    """Each channel to compose: its rows (alerts/select.py). No warehouse: with many
+    subscribers this is the long part of step 1."""
+    chosen: dict[tuple[str, str], list[Mapping]] = {}
+    for sub in subs:
+        for ch in sub.channels:
+            key = (sub.name, ch.key)
+            if key in snap.since:
+                chosen[key] = select_rows(snap.rows, sub, snap.delivered.get(key, set()),
+                                          snap.since[key])
+    return chosen
+
+
+def _read_texts(con: duckdb.DuckDBPyConnection, snap: _Snapshot,
+                chosen: dict[tuple[str, str], list[Mapping]]) -> None:
+    """The texts of the articles selected, and only theirs, into their rows (shared by every
+    channel that selected them): a window that starts months back costs months of candidate
+    rows but only the texts of what some channel selects (none, for a narrow subscriber with
+    nothing new all that time). Nothing rewrites a stored text, so this later connection
+    reads what the candidates' would have."""
+    ids = sorted({row["first_id"] for picked in chosen.values() for row in picked})
+    if not ids:
+        return
+    texts = dict(con.execute(sql("digest_texts"), {"ids": ids}).fetchall())
+    for row in snap.found:
+        if row["first_id"] in texts:
+            row["text"] = texts[row["first_id"]]
 
 
 @dataclass(frozen=True)
@@ -234,8 +285,13 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
                               f"{', '.join(sorted(unknown))} (see {settings.topics_path})")
     if preview is not None:
         with opened(db) as con:
-            snap = _read(con, settings, now)
-        planned = _compose(snap, settings, subs, topic_order, now, None, env, preview=True)
+            snap = _read(con, settings, subs, now, preview=True)
+        chosen = _select(snap, subs)
+        if any(chosen.values()):
+            with opened(db, migrate_schema=False) as con:
+                _read_texts(con, snap, chosen)
+        planned = _compose(snap, chosen, settings, subs, topic_order, now, None, env,
+                           preview=True)
         return [p if isinstance(p, DigestResult) else
                 DigestResult(p.sub.name, p.ch.key, None, "preview", len(p.digest.items),
                              _preview(preview, settings, p.sub, p.ch, p.n, p.digest,
@@ -244,8 +300,13 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
     with deliveries.run_lock(db, lock_wait()):
         with opened(db) as con:                                   # step 1: read
             deliveries.recover(con, settings.digest.outbox)
-            snap = _read(con, settings, now)
-        planned = _compose(snap, settings, subs, topic_order, now, smtp, env, preview=False)
+            snap = _read(con, settings, subs, now, preview=False)
+        chosen = _select(snap, subs)
+        if any(chosen.values()):                                  # step 1: texts
+            with opened(db, migrate_schema=False) as con:
+                _read_texts(con, snap, chosen)
+        planned = _compose(snap, chosen, settings, subs, topic_order, now, smtp, env,
+                           preview=False)
         claims = [p.claim for p in planned if isinstance(p, _Planned)]
         if claims:                                                # step 1: claim
             with opened(db, migrate_schema=False) as con:
@@ -253,27 +314,28 @@ def run_digests(db: Path, settings: Settings, smtp: SmtpSettings | None,
         return _send_all(db, settings, planned, smtp)            # steps 2 and 3
 
 
-def _compose(snap: _Snapshot, settings: Settings, subs: list[Subscriber],
-             topic_order: Iterable[str], now: datetime, smtp: SmtpSettings | None,
-             env: Mapping[str, str] | None, preview: bool) -> list[_Planned | DigestResult]:
+def _compose(snap: _Snapshot, chosen_rows: dict[tuple[str, str], list[Mapping]],
+             settings: Settings, subs: list[Subscriber], topic_order: Iterable[str],
+             now: datetime, smtp: SmtpSettings | None, env: Mapping[str, str] | None,
+             preview: bool) -> list[_Planned | DigestResult]:
     """Per channel, its digest to claim and send, or why nothing. No warehouse, no network."""
     outlets = {s.key: s.name for s in settings.sources}
     out: list[_Planned | DigestResult] = []
     for sub in subs:
         for n, ch in enumerate(sub.channels, 1):
-            last = snap.last_sent.get((sub.name, ch.key))
-            if not preview and not is_due(sub, last, now):
+            chosen = chosen_rows.get((sub.name, ch.key))
+            if chosen is None:                 # not due (a preview composes every channel)
                 out.append(DigestResult(sub.name, ch.key, None, "", 0, None, not_due=True))
                 continue
-            chosen = select_rows(snap.rows, sub, snap.delivered.get((sub.name, ch.key), set()),
-                                 window_start(last, now, settings.digest.window_days))
             if not chosen:
                 out.append(DigestResult(sub.name, ch.key, None, "", 0, None))
                 continue
             shown = ch.target if ch.kind == "email" else chat.redact(ch.target)
             digest = build_digest(shown, chosen, snap.labels, outlets, now,
                                   settings.digest.max_items_per_topic, topic_order,
-                                  sub.name, sub.cadence, snap.charts.for_subscriber(sub))
+                                  sub.name, sub.cadence, snap.charts.for_subscriber(sub),
+                                  tz=settings.schedule.timezone,
+                                  chart_tz=settings.schedule.timezone)
             digest_id = f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
             transport = _transport(ch, smtp)
             items = tuple((i.article_id, s.topic) for s in digest.sections for i in s.items)

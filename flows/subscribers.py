@@ -5,6 +5,12 @@ A subscriber has one or more channels: an email address, an apprise URL for chat
 (`webhook+https://host/path`). `${NAME}` in a URL is replaced by the environment variable NAME
 when the digest is sent, so secrets never live in the file or the warehouse: the delivery log
 keys a chat channel by scheme, host and a hash of the URL as written (before expansion).
+
+Email addresses: a domain may be internationalised (`desk@пример.рф`); mail carries it as
+punycode (`desk@xn--e1afmkfd.xn--p1ai`, `ascii_address`), which every server accepts. A local
+part (before the `@`) that is not ASCII is refused when the file is read: it can only be sent
+through servers that all speak SMTPUTF8, and a digest that a server cannot take would be
+retried every run, never delivered.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import idna
 
 CADENCES = {"hourly": timedelta(hours=1), "daily": timedelta(days=1),
             "weekly": timedelta(days=7)}
@@ -79,6 +87,41 @@ class Subscriber:
         return CADENCES[self.cadence]
 
 
+def ascii_domain(domain: str) -> str:
+    """A mail domain as it goes on the wire: an internationalised one as punycode (IDNA 2008
+    with the UTS #46 mapping, as browsers and mail clients use); raises idna.IDNAError when it
+    cannot be one. ASCII domains are returned as they are."""
+    if domain.isascii():
+        return domain
+    return idna.encode(domain, uts46=True).decode("ascii")
+
+
+def email_problem(address: str) -> str | None:
+    """Why an address that looks like one cannot be delivered by ordinary SMTP, or None."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return ("the part before @ is not ASCII: only mail servers that all speak SMTPUTF8 "
+                "could deliver it; use an ASCII address for this mailbox")
+    try:
+        ascii_domain(domain)
+    except idna.IDNAError as exc:
+        return f"{domain!r} is not a valid internationalised domain name ({exc})"
+    return None
+
+
+def ascii_address(value: str) -> str:
+    """An address, or `Name <address>`, with its internationalised domain as punycode; left as
+    it is when the domain is ASCII or cannot be encoded."""
+    m = re.search(r"@([^@\s<>]+)(>?\s*)$", value)
+    if not m or m.group(1).isascii():
+        return value
+    try:
+        domain = ascii_domain(m.group(1))
+    except idna.IDNAError:
+        return value
+    return value[:m.start(1)] + domain + value[m.end(1):]
+
+
 def channel_of(value: str) -> Channel | None:
     value = value.strip()
     if EMAIL_RE.match(value):
@@ -104,6 +147,9 @@ def _channels(r: Any) -> tuple[Channel, ...]:
             if ch is None or ch.kind not in kinds:
                 what = "an email address" if key == "email" else "an apprise or webhook URL"
                 raise r.fail(key, f"not {what}: {v!r}")
+            problem = email_problem(ch.target) if ch.kind == "email" else None
+            if problem:
+                raise r.fail(key, f"cannot deliver to {v!r}: {problem}")
             channels.append(ch)
     unique: dict[str, Channel] = {}
     for ch in channels:
@@ -162,7 +208,19 @@ def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
     return tuple(out)
 
 
-def legacy(recipients: tuple[str, ...]) -> tuple[Subscriber, ...]:
+def legacy(recipients: tuple[str, ...], fail: Callable[[str], Exception] | None = None
+           ) -> tuple[Subscriber, ...]:
     """`[digest] recipients`: each address is a daily email subscriber without filters, named by
-    its address (so the log migrated from the foundation's `delivery` table still applies)."""
+    its address (so the log migrated from the foundation's `delivery` table still applies).
+    An address no ordinary SMTP server can take raises `fail(message)` (by default a
+    ConfigError naming `[digest] recipients`)."""
+    for addr in recipients:
+        problem = email_problem(addr)
+        if problem:
+            message = f"cannot deliver to {addr!r}: {problem}"
+            if fail is not None:
+                raise fail(message)
+            from flows.settings import ConfigError  # here: flows.settings imports this module
+
+            raise ConfigError(f"[digest] recipients: {message}")
     return tuple(Subscriber(addr, (Channel("email", addr),)) for addr in recipients)

@@ -55,19 +55,24 @@ feeds = ["https://www.ozodi.org/rss"]
 
 
 def fill(db: Path, settings: Settings, items: list[tuple[str, str, str, str]],
-         fetched_at: dt.datetime | None = None, is_seed: bool = False) -> list[int]:
-    """Store (source, url, title, text) articles as ingest does (copies recognised, tagged);
-    `fetched_at` pretends they were fetched then. Returns their ids."""
+         fetched_at: dt.datetime | None = None, is_seed: bool = False,
+         published_at: list[dt.datetime | None] | None = None) -> list[int]:
+    """Store (source, url, title, text) articles as ingest does (copies recognised, tagged),
+    in this order, in one transaction; `fetched_at` pretends they were fetched then;
+    `published_at`, one per item, what their pages state (default: nothing). Returns their
+    ids."""
     from flows.stages.topics import load_rules
 
     con = connect(db)
     store.load_rules(con, load_rules(settings.topics_path))
     with transaction(con):
         ids = []
-        for source, url, title, text in items:
+        for k, (source, url, title, text) in enumerate(items):
             art = replace(article(title, text, url), source=source, is_seed=is_seed)
             if fetched_at is not None:
                 art = replace(art, fetched_at=fetched_at)
+            if published_at is not None:
+                art = replace(art, published_at=published_at[k])
             s = store.insert_article(con, art, None, 0.8, 4)
             assert s
             ids.append(s.id)

@@ -4,6 +4,7 @@ loopback; a failing channel retried while the others succeed; previews; secrets 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,6 +97,63 @@ def test_telegram_digests_are_split_below_4096_characters(tmp_path: Path) -> Non
     assert parts[-1].endswith(f"{len(parts)} parts: {len(parts)}/{len(parts)}_")
 
 
+def _sections_rows(width: int, now: datetime) -> tuple[list[dict], dict[str, str]]:
+    """Six topics of 1-4 stories whose titles are `width` characters longer than usual."""
+    rows, labels = [], {}
+    for t in range(6):
+        labels[f"t{t}"] = f"Topic {t}"
+        for k in range(1 + (t * 5 + width) % 4):
+            i = t * 10 + k
+            rows.append({"id": i, "title": f"Story {i} " + "y" * width,
+                         "url": f"https://e.org/t{t}/{i}", "source": "ozodi",
+                         "published_at": now - timedelta(hours=k), "lang": "en",
+                         "text": "Entry ban story. " * 5, "topic": f"t{t}", "score": 5,
+                         "evidence": ["entry ban*"], "also": None})
+    return rows, labels
+
+
+@pytest.mark.parametrize("limit", [2000, 4096])
+def test_a_split_digest_keeps_headings_with_their_items_and_more_lines_under_them(
+        limit: int) -> None:
+    now = datetime.now(UTC)
+    heading = re.compile(r"^\*\*Topic (\d)\*\* \((\d+)(, continued)?\)$")
+    split = 0
+    for width in range(0, 400, 9):
+        rows, labels = _sections_rows(width, now)
+        digest = build_digest("chat", rows, labels, {}, now, 3)
+        parts = render_markdown(digest, limit)
+        split += len(parts) > 1
+        assert all(len(p) <= limit for p in parts)
+        joined = "\n".join(parts)
+        assert all(joined.count(f"({item.url})") == 1 for item in digest.items)
+        for n, part in enumerate(parts):
+            lines = [x for x in part.split("\n") if x][: -1 if len(parts) > 1 else None]
+            if n:       # a continuation starts with a heading (repeated when carried over)
+                assert lines[0] == "_\\(continued\\)_" and heading.match(lines[1]), part
+            topic = None
+            for i, line in enumerate(lines):
+                m = heading.match(line)
+                if m:
+                    topic = m.group(1)
+                    assert i + 1 < len(lines) and lines[i + 1].startswith("• ["), part
+                elif line.startswith("• ["):
+                    assert topic is not None and f"(https://e.org/t{topic}/" in line, part
+                elif line.startswith("_and "):     # right under its section's last item
+                    assert line == f"_and {line.split()[1]} more on Topic {topic}_", part
+                    assert lines[i - 1].startswith("• [")
+            assert not heading.match(lines[-1]), part
+    assert split > 10
+
+
+def test_a_title_longer_than_a_message_is_shortened_not_its_link() -> None:
+    now = datetime.now(UTC)
+    row = ban_rows(1, now)[0] | {"title": "Entry [ban] " * 400}
+    digest = build_digest("chat", [row], {"entry_bans": "Entry bans"}, {}, now)
+    [part] = render_markdown(digest, 2000)
+    assert len(part) <= 2000 and "…](https://e.org/0) — ozodi, " in part
+    assert "\\…" not in part                 # no escape cut in half
+
+
 def test_markdown_neutralises_untrusted_text() -> None:
     assert md_text("a\r\nb [x](javascript:y) *bold* @here") == \
         "a b \\[x\\]\\(javascript:y\\) \\*bold\\* @\u200bhere"
@@ -130,6 +188,8 @@ def test_dry_run_previews_without_sending_or_recording(tmp_path: Path, db_path: 
     ('name = "x"\nemail = "a@b.c"\ncadence = "monthly"\n', "'monthly' is not one of hourly"),
     ('name = "x"\nemail = "a@b.c"\noutlets = ["tass"]\n', "'tass' is not the key"),
     ('name = "x"\nemail = "a@b.c"\nlanguage = ["ru"]\n', "unknown key"),
+    ('name = "x"\nemail = "дежурный@пример.рф"\n', "'дежурный@пример.рф': the part before @"),
+    ('name = "x"\nemail = "a@xn--.рф"\n', "not a valid internationalised domain"),
 ])
 def test_bad_subscribers_are_reported_with_file_and_line(tmp_path: Path, snippet: str,
                                                          error: str) -> None:
@@ -160,9 +220,9 @@ def test_cadence_decides_when_a_channel_is_due_and_where_its_window_starts() -> 
     assert not is_due(hourly, now - timedelta(minutes=40), now)
     assert not is_due(weekly, now - timedelta(days=6), now)
     # the window starts at the last delivered digest, whatever the cadence (the flow may run
-    # less often than an hourly subscriber's cadence), never beyond window_days; a channel
-    # never delivered to looks back window_days
+    # less often than an hourly subscriber's cadence), however long ago; a channel never
+    # delivered to looks back window_days
     assert window_start(now - timedelta(minutes=55), now, 7) == now - timedelta(minutes=55)
     assert window_start(now - timedelta(days=2), now, 7) == now - timedelta(days=2)
-    assert window_start(now - timedelta(days=30), now, 7) == now - timedelta(days=7)
+    assert window_start(now - timedelta(days=30), now, 7) == now - timedelta(days=30)
     assert window_start(None, now, 7) == now - timedelta(days=7)

@@ -124,6 +124,135 @@ def test_an_hourly_subscriber_served_daily_misses_nothing_before_its_first_diges
     assert "Remittances story 2" in text_and_html(second["remits"])[0]
 
 
+def age(db: Path, by: timedelta) -> None:
+    """Pretend `by` has passed: every stored article and digest that much older (the next
+    run uses the real clock, as a scheduled one does)."""
+    con = connect(db)
+    for table, column in (("doc", "fetched_at"), ("digest", "created_at")):
+        con.execute(f"UPDATE {table} SET {column} = {column} - to_seconds(?)",
+                    [by.total_seconds()])
+    con.close()
+
+
+def logged(db: Path) -> list[tuple[str, int, str]]:
+    con = connect(db, read_only=True)
+    rows = con.execute("SELECT subscriber, doc_id, status FROM delivery_log ORDER BY ALL"
+                       ).fetchall()
+    con.close()
+    return rows
+
+
+def test_a_weekly_digest_run_an_hour_late_sends_what_was_stored_just_after_the_last_one(
+        tmp_path: Path, db_path: Path) -> None:
+    """`window_days = 7` is the weekly period: a weekly run a little more than a week after
+    the last (behind an ingest, DST, a retry a day later) lost for good what was stored just
+    after the last digest — never sent, never logged."""
+    weekly = email("weekly", cadence="weekly", topics=("entry_bans",))
+    settings = bare_settings(tmp_path, weekly)
+    [first_story] = fill(db_path, settings, [("asiaplus_en", "https://asiaplustj.info/en/1",
+                                              *ban(1))])
+    assert [r.n_items for r in run_digests(db_path, settings, None)] == [1]
+    [late_story] = fill(db_path, settings, [("ozodi", "https://ozodi.org/a/2", *ban(2))])
+    age(db_path, timedelta(days=7, hours=1))
+    [second] = run_digests(db_path, settings, None)
+    assert second.n_items == 1 and "Entry ban story 2" in text_and_html(second)[0]
+    age(db_path, timedelta(days=7))
+    assert [r.n_items for r in run_digests(db_path, settings, None)] == [0]
+    assert logged(db_path) == [("weekly", first_story, "delivered"),
+                               ("weekly", late_story, "delivered")]
+
+
+def test_a_channel_refused_for_longer_than_window_days_gets_all_since_its_last_digest(
+        tmp_path: Path, db_path: Path) -> None:
+    """Delivered to, then refused for ten days: the digest that finally goes through holds
+    everything stored since the last one delivered, capped per topic with "and N more"
+    (counted as sent), not only the last `window_days`."""
+    settings = bare_settings(tmp_path, email("desk"), cap=1)
+    assert settings.digest.window_days == 7
+    with smtp_server("none") as (sink, port):
+        smtp = SmtpSettings("127.0.0.1", port, "none", timeout=10)
+        fill(db_path, settings, [("asiaplus_en", "https://asiaplustj.info/en/1", *ban(1))])
+        assert [r.n_items for r in run_digests(db_path, settings, smtp)] == [1]
+        fill(db_path, settings, [("ozodi", f"https://ozodi.org/a/{k}", *ban(k))
+                                 for k in (2, 3, 4)]
+             + [("ozodi", "https://ozodi.org/a/5", *remit(5))])
+        sink.refuse = {"desk@example.org"}
+        for _day in range(3):
+            age(db_path, timedelta(days=3))
+            [refused] = run_digests(db_path, settings, smtp)
+            assert refused.error and "550" in refused.error
+        age(db_path, timedelta(days=1))                     # ten days since the last digest
+        sink.refuse = set()
+        [caught_up] = run_digests(db_path, settings, smtp)
+        assert caught_up.n_items == 2 and caught_up.error is None
+        text = parts(sink.messages[-1])[0]
+        assert "Remittances story 5" in text and "and 2 more on Entry bans" in text
+        assert sink.messages[-1]["Subject"].startswith("migwatch daily: 4 new articles")
+        age(db_path, timedelta(days=1))
+        assert [r.n_items for r in run_digests(db_path, settings, smtp)] == [0]
+        assert len(sink.messages) == 2
+
+
+def test_a_first_digest_refused_for_longer_than_window_days_loses_nothing(
+        tmp_path: Path, db_path: Path) -> None:
+    """A channel never delivered to looks back `window_days` from its first attempt, not from
+    now: what its refused first digest held is in the one that goes through ten days later."""
+    settings = bare_settings(tmp_path, email("new"))
+    now = datetime.now(UTC)
+    fill(db_path, settings, [("asiaplus_en", "https://asiaplustj.info/en/1", *ban(1))],
+         fetched_at=now - timedelta(days=8))                 # before the first look-back
+    fill(db_path, settings, [("asiaplus_en", "https://asiaplustj.info/en/2", *ban(2))],
+         fetched_at=now - timedelta(days=2))
+    with smtp_server("none") as (sink, port):
+        smtp = SmtpSettings("127.0.0.1", port, "none", timeout=10)
+        sink.refuse = {"new@example.org"}
+        [refused] = run_digests(db_path, settings, smtp)
+        assert refused.error and "550" in refused.error
+        age(db_path, timedelta(days=10))
+        sink.refuse = set()
+        [first] = run_digests(db_path, settings, smtp)
+        assert first.n_items == 1
+        text = parts(sink.messages[0])[0]
+        assert "Entry ban story 2" in text and "Entry ban story 1" not in text
+
+
+def test_a_subscriber_whose_topics_changed_gets_what_is_new_once(
+        tmp_path: Path, db_path: Path) -> None:
+    """After a change of topics the window still starts at the last digest: a story of the new
+    topic stored since then is sent; one stored before it is not (it was not new then either),
+    nor one the channel already had under its old topic."""
+    remits = email("desk", topics=("remittances",))
+    settings = bare_settings(tmp_path, remits)
+    both = ("Remittances and entry bans", remit(1)[1] + " " + ban(1)[1])
+    [before, sent] = fill(db_path, settings, [("ozodi", "https://ozodi.org/a/2", *ban(2)),
+                                              ("ozodi", "https://ozodi.org/a/1", *both)])
+    con = connect(db_path, read_only=True)
+    assert con.execute("SELECT list(topic ORDER BY topic) FROM doc_topic WHERE doc_id = ?",
+                       [sent]).fetchone() == (["entry_bans", "remittances"],)
+    con.close()
+    assert [r.n_items for r in run_digests(db_path, settings, None)] == [1]
+    [after] = fill(db_path, settings, [("ozodi", "https://ozodi.org/a/3", *ban(3))])
+    age(db_path, timedelta(days=2))
+    bans = replace(settings, subscribers=(replace(remits, topics=("entry_bans",)),))
+    [result] = run_digests(db_path, bans, None)
+    assert result.n_items == 1 and "Entry ban story 3" in text_and_html(result)[0]
+    assert logged(db_path) == [("desk", sent, "delivered"), ("desk", after, "delivered")]
+    assert before not in {doc for _, doc, _ in logged(db_path)}
+
+
+def test_where_a_window_starts() -> None:
+    from alerts.select import window_start
+
+    now = datetime(2026, 11, 25, 12, tzinfo=UTC)
+    # at the last delivered digest, however long ago
+    assert window_start(now - timedelta(days=30), now, 7) == now - timedelta(days=30)
+    assert window_start(now - timedelta(days=30), now, 7, now - timedelta(days=90)) == (
+        now - timedelta(days=30))
+    # never delivered to: window_days before the first attempt, or before now
+    assert window_start(None, now, 7) == now - timedelta(days=7)
+    assert window_start(None, now, 7, now - timedelta(days=10)) == now - timedelta(days=17)
+
+
 # -- capped topics ---------------------------------------------------------------------------
 
 def _capped(tmp_path: Path, db_path: Path, *subscribers: Subscriber) -> Settings:

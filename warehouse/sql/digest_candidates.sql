@@ -1,11 +1,19 @@
 -- What a digest may contain: one row per story and topic, for every story (copy cluster) with
 -- an article stored since $since. Subscriber filters, windows and the delivery log are applied
 -- in alerts/select.py.
--- A story is shown as its lead (articles.is_lead): its original, or, when the original is a
--- seed (the starting corpus, never news), the first article stored that copies the seed.
--- Seeds are never shown and never count as an outlet. The lead does not change as copies
--- arrive (the delivery log is keyed by it).
---   id, title, url, source, published_at, fetched_at, lang, text   of the lead
+-- A story is keyed by its lead (articles.is_lead: its original, or, when the original is a
+-- seed, the first article stored that copies the seed): the lead's id is the delivery log's
+-- key and its tags are the story's topics, and neither changes as copies arrive. It is shown
+-- as its first report: the member published first, by the rule of the `clusters` view
+-- (warehouse/views/70_clusters.sql, `first_id`: by publication time, members without one
+-- after every dated member by when they were stored, ties by id), among the story's
+-- articles: seeds are never shown and never count as an outlet, so for a copy of a seed this
+-- is the first copy published, where `clusters` names the seed. Within one ingest run outlets
+-- are stored in the order of sources.toml, so the lead can be a reprint of an article stored
+-- a moment later; the first report is not.
+--   id                              the lead's (the delivery log's key)
+--   first_id, title, url, source, published_at, fetched_at, lang   of the first report (its
+--                          text is read only for the rows a channel selects: digest_texts.sql)
 --   topic, score, evidence   one of the lead's tags
 --   also       VARCHAR[]   the other outlets carrying the story, alphabetically (NULL: none)
 --   members    STRUCT(source VARCHAR, fetched_at TIMESTAMPTZ)[]   every article of the story,
@@ -19,6 +27,8 @@ WITH touched AS (
     WHERE fetched_at >= $since AND NOT is_seed
 ), story AS (
     SELECT d.cluster_id,
+           arg_min(d.id, (d.published_at IS NULL, coalesce(d.published_at, d.fetched_at), d.id))
+               AS first_id,
            list({'source': d.source, 'fetched_at': d.fetched_at} ORDER BY d.fetched_at, d.id)
                AS members,
            max(d.fetched_at) AS last_seen
@@ -26,12 +36,14 @@ WITH touched AS (
     WHERE NOT d.is_seed AND d.cluster_id IN (SELECT cluster_id FROM touched)
     GROUP BY 1
 )
-SELECT a.id, a.title, a.url, a.source, a.published_at, a.fetched_at, a.lang, a.text,
+SELECT a.id, f.id AS first_id, f.title, f.url, f.source, f.published_at, f.fetched_at,
+       f.lang,
        dt.topic, dt.score, dt.evidence,
-       nullif(list_sort(list_distinct([m.source FOR m IN s.members IF m.source <> a.source])),
+       nullif(list_sort(list_distinct([m.source FOR m IN s.members IF m.source <> f.source])),
               []) AS also,
        s.members, s.last_seen
 FROM story s
 JOIN articles a ON a.cluster_id = s.cluster_id AND a.is_lead
+JOIN doc f ON f.id = s.first_id
 JOIN doc_topic dt ON dt.doc_id = a.id
 ORDER BY a.id, dt.score DESC;
