@@ -15,6 +15,13 @@ announced a new link left for later keeps no validators from this run, so the ne
 it in full again and takes the next N: a backlog drains N a run, and only then does the feed
 cost a 304.
 
+Nothing one document holds fails more than itself: a link that is no URL at all is dropped
+with one fetch-log row (`discover`), a charset that cannot read a document is passed over
+(flows/stages/charset.py). `[fetch] max_sitemaps` bounds the sitemaps asked per outlet and
+run, and `[fetch] outlet_budget` the outlet's time (`_Budget`): past it no request starts,
+what was fetched is kept, the outlet has failed saying why, and no validators are kept, so
+the next run reads every feed in full and goes on where this one stopped.
+
 Plain functions (no Prefect): `flows/tasks.py` wraps them. The HTTP client, the shared crawl
 state and the "is this URL known?" lookup are passed in, so tests drive this against local
 servers.
@@ -23,11 +30,15 @@ servers.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,10 +46,11 @@ from flows.crawl import Crawl, event, polite_fetch
 from flows.heap import refreeze
 from flows.settings import Settings, Source
 from flows.stages.dedup import canonical_url
-from flows.stages.discover import parse_feed, parse_listing, parse_sitemap
+from flows.stages.discover import link_problem, parse_feed, parse_listing, parse_sitemap
 from flows.stages.fetch import decode
 from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Harvest
-from flows.stages.redact import mask_url, without_userinfo
+from flows.stages.polite import HostGate
+from flows.stages.redact import mask_text, mask_url, without_userinfo
 
 if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (not on a no-op)
     from flows.stages.page import BuildSpec, Built, PageJob
@@ -59,80 +71,233 @@ class Discovery:
     # canonical URL -> the feeds, sitemaps and listing pages that announced it (their URLs,
     # as in FeedState.url): whose validators not to keep when it is left for a later run
     listed_by: dict[str, set[str]] = field(default_factory=dict)
+    # (kind, URL) of the feeds, sitemaps and listing pages not read: the outlet's budget ran
+    # out (`_Budget`)
+    not_read: list[tuple[str, str]] = field(default_factory=list)
 
 
-def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
-             ) -> Discovery:
+# A link too long to show whole in the fetch log or a message (links reach 65 KB): its start.
+SHOWN_URL_CHARS = 300
+
+
+def shown_url(url: str) -> str:
+    """A URL as the fetch log shows it: masked (flows/stages/redact.py), and cut to its first
+    SHOWN_URL_CHARS characters when longer, saying how long it was."""
+    masked = mask_url(url)
+    if len(masked) <= SHOWN_URL_CHARS:
+        return masked
+    return f"{masked[:SHOWN_URL_CHARS]}... ({len(url)} characters)"
+
+
+class _Budget:
+    """One outlet's wall-clock budget for one run (`[fetch] outlet_budget` seconds, from the
+    start of its harvest). Discovery starts no request once half of it is spent, so that the
+    links it found still get the other half (an outlet whose sitemaps all hang still has its
+    feed's articles fetched); page fetching starts none once all of it is (`pages`). A
+    request already sent ends within its own `deadline`; one still waiting for its turn at
+    the host when the budget runs out is not sent (`_OutletGate`)."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.clock = seconds, clock
+        self.started = clock()
+        self.until = self.started + seconds / 2
+        self.not_sent: set[str] = set()    # URLs whose turn at the host came too late
+        self._lock = threading.Lock()
+
+    def pages(self) -> None:
+        """From now on page fetching: the whole budget."""
+        self.until = self.started + self.seconds
+
+    def spent(self) -> bool:
+        return self.clock() >= self.until
+
+    def refuse(self, url: str) -> _BudgetSpent:
+        with self._lock:
+            self.not_sent.add(url)
+        return _BudgetSpent(f"not sent: the outlet's [fetch] outlet_budget of "
+                            f"{self.seconds:g}s is used up")
+
+    def stopped(self, res: FetchResult) -> bool:
+        """Whether this fetch ended because its request was not sent (`_OutletGate`)."""
+        with self._lock:
+            return not res.ok and (res.final_url or res.url) in self.not_sent
+
+
+class _BudgetSpent(httpx.HTTPError):
+    """Raised by `_OutletGate` instead of sending a request: fetch() reports an HTTPError as
+    a `hard` outcome without retrying it, and the harvest recognises it (`_Budget.stopped`)
+    and counts the URL as not read rather than failed."""
+
+
+class _OutletGate(HostGate):
+    """The run's politeness gate as one outlet sees it: a request of the outlet whose turn
+    comes once the outlet's budget is spent is not sent (so requests queued behind a hanging
+    host do not each start one after another past the budget). robots.txt requests are: a
+    robots.txt that could not be asked would allow everything, for every outlet of the run."""
+
+    def __init__(self, gate: HostGate, budget: _Budget) -> None:   # HostGate.__init__ not
+        # called: the run's gate does the gating
+        self.gate, self.budget = gate, budget
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        robots = urlsplit(url).path == "/robots.txt"
+        if not robots and self.budget.spent():     # without taking the host's turn
+            raise self.budget.refuse(url)
+        with self.gate.slot(url):
+            if not robots and self.budget.spent():
+                raise self.budget.refuse(url)
+            yield
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One feed, sitemap or listing page, fetched and parsed (the body not kept)."""
+
+    kind: str
+    url: str
+    events: tuple[FetchEvent, ...] = ()
+    unread: bool = False          # not asked: the outlet's budget was spent
+    error: str | None = None      # the masked fetch-log row's "URL: reason"
+    items: tuple[FeedItem, ...] = ()
+    children: tuple[str, ...] = ()
+    state: FeedState | None = None
+
+
+def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
+             budget: _Budget | None = None) -> Discovery:
     """Read every feed, sitemap and listing page of the outlet; items keyed by canonical URL
-    (first announcement wins). A 304 counts as a success that announces nothing new."""
+    (first announcement wins). A 304 counts as a success that announces nothing new.
+
+    Several URLs of one kind (the feeds, the sitemaps an index lists, the listing pages)
+    are read in parallel, within the run's politeness gate, and taken in the order given.
+    At most `[fetch] max_sitemaps` sitemaps are asked (an index's children newest first,
+    `parse_sitemap`); the rest get one `skipped` row. A link that is no URL at all
+    (`link_problem`) is dropped with one `hard` row. Once `budget` is spent (half of
+    `[fetch] outlet_budget`) no more requests start: what is left is `Discovery.not_read`."""
     d = Discovery({}, [], 0, [], [])
     f = settings.fetch
-
-    def get(url: str, kind: str) -> FetchResult:
-        """Fetch one discovery URL; a failure is logged here, a success by `done`. Errors
-        quote the fetch-log row: URL and reason masked (flows/stages/redact.py)."""
-        res = polite_fetch(client, url, f, crawl, source.key, kind, d.events,
-                           crawl.validators.get(url))
-        if res.outcome == "not_modified":
-            d.events.append(event(source.key, kind, res))
-            d.ok += 1
-        elif not res.ok:
-            d.events.append(failed := event(source.key, kind, res))
-            d.errors.append(f"{failed.url}: {failed.reason}")
-        return res
-
-    def done(kind: str, res: FetchResult, items: tuple[FeedItem, ...], error: str | None,
-             children: tuple[str, ...] = ()) -> None:
-        if error:
-            d.events.append(failed := event(source.key, kind, res, "hard", error))
-            d.errors.append(f"{failed.url}: {failed.reason}")
-            return
-        d.ok += 1
-        d.events.append(event(source.key, kind, res, reason=f"{len(items)} links"))
-        d.states.append(FeedState(res.url, res.etag, res.last_modified, children))
-        for item in items:
-            canon = canonical_url(item.url)
-            d.items.setdefault(canon, item)
-            d.listed_by.setdefault(canon, set()).add(res.url)
-
-    for url in source.feeds:
-        res = get(url, "feed")
-        if res.ok:
-            parsed = parse_feed(res.body, res.final_url or url)
-            done("feed", res, parsed.items, parsed.error)
+    budget = budget or _Budget(f.outlet_budget)
     since = (datetime.now(UTC) - timedelta(days=source.lookback_days)
              if source.lookback_days else None)
-    queue = [(url, 0) for url in source.sitemaps]
-    seen: set[str] = set()
-    while queue:
-        url, depth = queue.pop(0)
-        if url in seen:
-            continue
-        seen.add(url)
-        res = get(url, "sitemap")
+
+    def read(url: str, kind: str) -> _Read:
+        """Fetch and parse one discovery URL (in any thread). A failure's row is its fetch
+        row, or a `hard` one for a document that does not parse; errors quote the row (URL
+        and reason masked: flows/stages/redact.py)."""
+        if budget.spent():
+            return _Read(kind, url, unread=True)
+        events: list[FetchEvent] = []
+        res = polite_fetch(client, url, f, crawl, source.key, kind, events,
+                           crawl.validators.get(url))
+        if budget.stopped(res):
+            return _Read(kind, url, tuple(events), unread=True)
         if res.outcome == "not_modified":
             # An unchanged index says nothing about its children: a news sitemap behind it
             # changes without the index changing. Ask those it listed last time (each with
             # its own validators, so an unchanged one costs a 304).
-            children = crawl.children.get(url, ())
-        elif res.ok:
-            sm = parse_sitemap(res.body, res.final_url or url, f.max_bytes, since)
-            done("sitemap", res, sm.items, sm.error, sm.children)
-            children = sm.children
+            return _Read(kind, url, (*events, event(source.key, kind, res)),
+                         children=crawl.children.get(url, ()) if kind == "sitemap" else ())
+        if not res.ok:
+            failed = event(source.key, kind, res)
+            return _Read(kind, url, (*events, failed), error=f"{failed.url}: {failed.reason}")
+        base = res.final_url or url
+        children: tuple[str, ...] = ()
+        if kind == "feed":
+            parsed = parse_feed(res.body, base)
+            items, error = parsed.items, parsed.error
+        elif kind == "sitemap":
+            sm = parse_sitemap(res.body, base, f.max_bytes, since)
+            items, error, children = sm.items, sm.error, sm.children
         else:
-            continue
-        if depth < f.sitemap_depth:
-            queue += [(c, depth + 1) for c in children]
-        elif children:
-            d.events.append(FetchEvent(source.key, "sitemap", mask_url(url), "skipped", reason=(
-                f"{len(children)} sitemaps deeper than sitemap_depth = {f.sitemap_depth}"),
-                at=datetime.now(UTC)))
-    for url in source.listings:
-        res = get(url, "listing")
-        if res.ok:
-            links = parse_listing(decode(res.body, res.content_type), res.final_url or url,
-                                  source.link_pattern or ".")
-            done("listing", res, links, None)
+            items, error = parse_listing(decode(res.body, res.content_type), base,
+                                         source.link_pattern or "."), None
+        if error:
+            failed = event(source.key, kind, res, "hard", error)
+            return _Read(kind, url, (*events, failed), error=f"{failed.url}: {failed.reason}")
+        return _Read(kind, url, (*events, event(source.key, kind, res,
+                                                reason=f"{len(items)} links")),
+                     items=items, children=children,
+                     state=FeedState(res.url, res.etag, res.last_modified, children))
+
+    def read_all(urls: list[str], kind: str) -> list[_Read]:
+        """Read these URLs, in parallel when there are several, taken into `d` in order. As
+        many threads as the gate lets run at once (`per_host` for each host): more would
+        only wait at the gate, and be let in in no particular order, when these are in
+        order of preference (an index's newest sitemaps first)."""
+        hosts = len({urlsplit(u).netloc.lower() for u in urls})
+        workers = min(f.concurrency, f.per_host * hosts, len(urls))
+        if workers <= 1:
+            reads = [read(u, kind) for u in urls]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"discover-{source.key}") as pool:
+                reads = list(pool.map(lambda u: read(u, kind), urls))
+        for r in reads:
+            take(r)
+        return reads
+
+    invalid: set[str] = set()
+
+    def valid(url: str, kind: str, listed_by: str) -> bool:
+        """Whether a link is a URL at all (`link_problem`); one that is not gets one `hard`
+        row, however many documents list it."""
+        problem = link_problem(url)
+        if problem and url not in invalid:
+            invalid.add(url)
+            d.events.append(FetchEvent(
+                source.key, kind, shown_url(url), "hard",
+                reason=mask_text(f"invalid URL: {problem} (listed by {shown_url(listed_by)})",
+                                 (url, listed_by)), at=datetime.now(UTC)))
+        return problem is None
+
+    def take(r: _Read) -> None:
+        d.events.extend(r.events)
+        if r.unread:
+            d.not_read.append((r.kind, r.url))
+            return
+        if r.error:
+            d.errors.append(r.error)
+            return
+        d.ok += 1
+        if r.state is not None:
+            d.states.append(r.state)
+        for item in r.items:
+            if not valid(item.url, "page", r.url):
+                continue
+            canon = canonical_url(item.url)
+            d.items.setdefault(canon, item)
+            d.listed_by.setdefault(canon, set()).add(r.url)
+
+    read_all(list(source.feeds), "feed")
+    level, depth, asked = list(source.sitemaps), 0, 0
+    seen: set[str] = set()
+    capped: list[str] = []
+    while level:
+        level = [u for u in dict.fromkeys(level) if u not in seen]
+        seen.update(level)
+        room = max(0, f.max_sitemaps - asked)
+        capped += level[room:]
+        level = level[:room]
+        reads = read_all(level, "sitemap")
+        asked += sum(not r.unread for r in reads)
+        deeper: list[str] = []
+        for r in reads:
+            if depth < f.sitemap_depth:
+                deeper += [c for c in r.children if valid(c, "sitemap", r.url)]
+            elif r.children:
+                d.events.append(FetchEvent(
+                    source.key, "sitemap", mask_url(r.url), "skipped", reason=(
+                        f"{len(r.children)} sitemaps deeper than sitemap_depth = "
+                        f"{f.sitemap_depth}"), at=datetime.now(UTC)))
+        level, depth = deeper, depth + 1
+    if capped:
+        more = f", nor {len(capped) - 1} more sitemaps" if len(capped) > 1 else ""
+        d.events.append(FetchEvent(
+            source.key, "sitemap", shown_url(capped[0]), "skipped", reason=(
+                f"not read this run{more}: [fetch] max_sitemaps = {f.max_sitemaps} "
+                "sitemaps were asked (an index's newest first)"),
+            at=datetime.now(UTC)))
+    read_all(list(source.listings), "listing")
     return d
 
 
@@ -155,7 +320,10 @@ class _Page:
     failed: bool = False
     dead: tuple[str, str] | None = None   # a failure not worth retrying: (canonical URL, reason)
     blocked: tuple[str, str] | None = None   # not fetched, robots.txt's rule: (canonical, reason)
-    later: bool = False   # not fetched, robots.txt disallowing everything for now (a 5xx)
+    # not fetched, left for the next run: robots.txt disallowing everything for now (a 5xx),
+    # or the outlet's budget spent (`unsent` too)
+    later: bool = False
+    unsent: bool = False
 
     @property
     def rejected(self) -> tuple[str, str] | None:
@@ -218,12 +386,16 @@ class _Batches:
 
 
 def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
-          canon: str, item: FeedItem, spec: BuildSpec, index: int, batches: _Batches | None
-          ) -> _Page:
+          canon: str, item: FeedItem, spec: BuildSpec, index: int, batches: _Batches | None,
+          budget: _Budget) -> _Page:
     from flows.stages.page import PageJob, build_page
 
+    if budget.spent():
+        return _Page((), later=True, unsent=True)
     events: list[FetchEvent] = []
     res = polite_fetch(client, item.url, settings.fetch, crawl, source.key, "page", events)
+    if budget.stopped(res):
+        return _Page(tuple(events), later=True, unsent=True)
     if not res.ok:
         failed = event(source.key, "page", res)
         why = (canon, failed.reason or res.outcome)
@@ -252,7 +424,7 @@ def _page(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl
 
 def _fetch_and_build(client: httpx.Client, source: Source, settings: Settings, crawl: Crawl,
                      todo: list[tuple[str, FeedItem]], submit: SubmitBatch | None,
-                     batch_size: int, warm: Warm | None) -> list[_Page]:
+                     batch_size: int, warm: Warm | None, budget: _Budget) -> list[_Page]:
     """The outlet's new pages, fetched in parallel and built, in feed order."""
     from flows.stages.page import BuildSpec
     from flows.stages.topics import rule_terms_in
@@ -266,7 +438,7 @@ def _fetch_and_build(client: httpx.Client, source: Source, settings: Settings, c
     workers = max(1, min(settings.fetch.concurrency, len(todo)))
     with ThreadPoolExecutor(workers, thread_name_prefix=f"fetch-{source.key}") as pool:
         pages = list(pool.map(lambda ic: _page(client, source, settings, crawl, ic[1][0],
-                                               ic[1][1], spec, ic[0], batches),
+                                               ic[1][1], spec, ic[0], batches, budget),
                               enumerate(todo)))
     if batches is not None:
         built = batches.results()
@@ -305,26 +477,39 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
     Known links are dropped before `[fetch] max_articles_per_source` is applied, so the cap
     counts new pages only (`_this_run` picks which); a feed, sitemap or listing page that
     announced a new link left for a later run does not have its validators kept, so the next
-    run reads it in full and goes on with the backlog rather than getting a 304."""
-    crawl = crawl or Crawl.for_settings(settings.fetch)
-    d = discover(client, source, settings, crawl)
+    run reads it in full and goes on with the backlog rather than getting a 304.
+
+    `[fetch] outlet_budget` bounds the outlet's time (`_Budget`): past it no request starts,
+    what was fetched is kept (its articles stored), one `skipped` row says what was left,
+    the outlet has failed with the reason first in its error, and no validators are kept, so
+    the next run reads every feed, sitemap and listing page in full and goes on."""
+    f = settings.fetch
+    budget = _Budget(f.outlet_budget)
+    run_crawl = crawl or Crawl.for_settings(f)
+    crawl = replace(run_crawl, gate=_OutletGate(run_crawl.gate, budget))
+    d = discover(client, source, settings, crawl, budget)
     announced = list(d.items)
     known = is_known(announced) if announced else set()
     new = [c for c in announced if c not in known]
-    todo = _this_run(new, d.items, settings.fetch.max_articles_per_source)
+    todo = _this_run(new, d.items, f.max_articles_per_source)
+    budget.pages()
     pages = (_fetch_and_build(client, source, settings, crawl, [(c, d.items[c]) for c in todo],
-                              submit, batch_size, warm) if todo else [])
-    # Left for a later run: the new links the cap did not take, and those robots.txt kept us
-    # from for now (it answered 5xx; not remembered, unlike a link a rule of it disallows).
+                              submit, batch_size, warm, budget) if todo else [])
+    # Left for a later run: the new links the cap did not take, those robots.txt kept us
+    # from for now (it answered 5xx; not remembered, unlike a link a rule of it disallows),
+    # and those the budget left no time for.
     taken = {c for c, p in zip(todo, pages, strict=True) if not p.later}
     unread = {u for c in new if c not in taken for u in d.listed_by.get(c, ())}
     events = d.events + [e for p in pages
                          for e in (*p.events, *((p.built.event,) if p.built else ()))]
+    unsent = [c for c, p in zip(todo, pages, strict=True) if p.unsent]
+    over = _over_budget(source.key, f.outlet_budget, d, [d.items[c].url for c in unsent],
+                        events)
     # Every article built, in feed order, those whose page names the same canonical URL as
     # an earlier one's too: the writer stores the first and remembers the others' links as
     # aliases of it (warehouse/store.py), so they are not fetched again either.
     articles = [p.built.article for p in pages if p.built and p.built.article]
-    error = "; ".join(d.errors) or None
+    error = "; ".join([*over, *d.errors]) or None
     if d.ok == 0 and not error:
         error = "nothing to read: no feeds, sitemaps or listings configured"
     failed = sum(p.failed for p in pages)
@@ -343,5 +528,37 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
                    feeds_ok=d.ok, feeds_failed=len(d.errors),
                    pages_fetched=sum(1 for p in pages if p.built),
                    pages_failed=failed, error=error,
-                   feed_states=() if retry else tuple(s for s in d.states
-                                                      if s.url not in unread))
+                   feed_states=() if retry or over else tuple(s for s in d.states
+                                                              if s.url not in unread))
+
+
+_KINDS = {"feed": "feed", "sitemap": "sitemap", "listing": "listing page"}
+_ORDER = {kind: k for k, kind in enumerate(_KINDS)}
+
+
+def _over_budget(source: str, seconds: float, d: Discovery, unsent: list[str],
+                 events: list[FetchEvent]) -> list[str]:
+    """What the outlet's budget left undone: one `skipped` row for the discovery URLs not
+    read and one for the new pages not fetched (added to `events`), and the reasons for
+    the outlet's error (none when the budget sufficed)."""
+    over: list[str] = []
+    now = datetime.now(UTC)
+    if d.not_read:
+        kind, url = d.not_read[0]
+        more = f", nor {len(d.not_read) - 1} more" if len(d.not_read) > 1 else ""
+        events.append(FetchEvent(source, kind, shown_url(url), "skipped", reason=(
+            f"not read this run{more}: discovery used up its half of [fetch] outlet_budget "
+            f"= {seconds:g}s"), at=now))
+        counts = Counter(k for k, _ in d.not_read)
+        what = ", ".join(f"{n} {_KINDS[k] if n == 1 else _KINDS[k] + 's'}"
+                         for k, n in sorted(counts.items(), key=lambda kn: _ORDER[kn[0]]))
+        over.append(f"outlet_budget of {seconds:g}s exceeded: {what} not read (discovery stops "
+                    "at half of it)")
+    if unsent:
+        more = f", nor {len(unsent) - 1} more new pages" if len(unsent) > 1 else ""
+        events.append(FetchEvent(source, "page", shown_url(unsent[0]), "skipped", reason=(
+            f"not fetched this run{more}: [fetch] outlet_budget = {seconds:g}s used up; "
+            "left for the next run"), at=now))
+        over.append(f"outlet_budget of {seconds:g}s exceeded: {len(unsent)} new pages not "
+                    "fetched, left for the next run")
+    return over

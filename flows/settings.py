@@ -52,6 +52,10 @@ class FetchSettings:
     robots_max_age_hours: float = 24.0   # a robots.txt this fresh is not fetched again
     max_decompression_ratio: int = 100
     sitemap_depth: int = 2           # sitemap indexes followed this deep
+    max_sitemaps: int = 50           # sitemaps asked per outlet and run (an index's newest first)
+    # Seconds an outlet may take per run: discovery starts no request after half of it, page
+    # fetching none after all of it; what was fetched is kept, the rest waits for next run.
+    outlet_budget: float = 600.0
     failing_after: int = 3           # failed runs in a row before an outlet is flagged
     # A page remembered in rejected_url (no article text, a dead link, or disallowed by a rule
     # of robots.txt) is asked again when a feed still lists it this many days later: a page
@@ -336,7 +340,7 @@ _CRAWL_KEYS = ("allowed_private_hosts", "connect_timeout", "deadline", "retries"
                "retry_after_cap", "per_host", "host_delay", "respect_robots",
                "robots_max_age_hours",
                "max_decompression_ratio", "sitemap_depth", "failing_after",
-               "retry_rejected_days")
+               "retry_rejected_days", "max_sitemaps", "outlet_budget")
 
 
 def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
@@ -349,9 +353,11 @@ def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
                          f"expected 'host:port' (port 1-65535), got {h!r}")
     out: dict[str, Any] = {"allowed_private_hosts": hosts,
                            "respect_robots": f.get("respect_robots", bool, fd.respect_robots)}
-    for key in ("connect_timeout", "deadline", "backoff", "retry_after_cap", "host_delay"):
+    for key in ("connect_timeout", "deadline", "backoff", "retry_after_cap", "host_delay",
+                "outlet_budget"):
         out[key] = f.get(key, float, getattr(fd, key))
-        if out[key] < 0 or (key in ("connect_timeout", "deadline") and out[key] == 0):
+        if out[key] < 0 or (key in ("connect_timeout", "deadline", "outlet_budget")
+                            and out[key] == 0):
             raise f.fail(key, f"must be > 0, got {out[key]!r}")
     out["robots_max_age_hours"] = f.get("robots_max_age_hours", float,
                                         fd.robots_max_age_hours)
@@ -366,7 +372,7 @@ def _crawl_settings(f: _Reader, fd: FetchSettings) -> dict[str, Any]:
         out[key] = f.get(key, int, getattr(fd, key))
         if out[key] < 0:
             raise f.fail(key, f"must be >= 0, got {out[key]!r}")
-    for key in ("per_host", "max_decompression_ratio", "failing_after"):
+    for key in ("per_host", "max_decompression_ratio", "failing_after", "max_sitemaps"):
         out[key] = f.positive(key, int, getattr(fd, key))
     return out
 

@@ -28,13 +28,25 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def canonical_url(url: str) -> str:
     """The identity of a page: scheme, `www.`, case, default port, fragment and tracking
-    parameters do not matter; the remaining query is sorted."""
-    parts = urlsplit(url.strip())
+    parameters do not matter; the remaining query is sorted.
+
+    Never raises: a string urllib cannot read as a URL (an unclosed `[`, a port that is no
+    number 0-65535) is its own identity, as written. Discovery drops such links before they
+    get here (`flows/stages/discover.py` `link_problem`); this keeps one that comes another
+    way (a page's `<link rel=canonical>`) from breaking the outlet's harvest or the
+    writer."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return url
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower().rstrip(".")
     if host.startswith("www."):
         host = host[4:]
-    port = parts.port
+    if ":" in host:   # an IPv6 literal: urlsplit took its brackets off
+        host = f"[{host}]"
     netloc = host if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
     path = re.sub(r"/{2,}", "/", parts.path or "/")
     if len(path) > 1 and path.endswith("/"):

@@ -5,6 +5,12 @@ entities and reference nothing external (billion laughs, XXE); sitemaps by defus
 listing pages by lxml's HTML parser. Nothing here touches the network. feedparser, lxml.html
 and the date parser (trafilatura's module) are imported by the function that needs them: a
 run whose feeds all answer 304 parses nothing and needs none of them.
+
+Nothing a document contains makes these raise. A link that is no URL at all (`http://[oops`,
+a port out of range) is passed on as written, resolved against nothing, for the harvest to
+drop with one fetch-log row (`link_problem`); a feed or sitemap whose XML declaration names
+an encoding that cannot read it (unknown to Python, `punycode`, or simply wrong) is read as
+when it declares none (`readable_xml`).
 """
 
 from __future__ import annotations
@@ -21,10 +27,61 @@ from xml.etree.ElementTree import ParseError
 import defusedxml.ElementTree as safe_et
 from defusedxml import DefusedXmlException
 
+from flows.stages.charset import charset_codec, decode
 from flows.stages.models import FeedItem
 
 if TYPE_CHECKING:
     import feedparser
+
+
+def link_problem(url: str) -> str | None:
+    """Why a link a feed, sitemap or listing page gave is no URL at all, or None: one urllib
+    cannot read (an unclosed `[`: "Invalid IPv6 URL"), or whose port is no number 1-65535.
+    Such a link can be neither known (its canonical URL) nor fetched; discovery drops it.
+    A well-formed link that cannot be fetched (not http(s), a private address, a host that
+    does not resolve) is not a problem here: fetching it says why, once."""
+    try:
+        port = urlsplit(url).port
+    except ValueError as exc:
+        return str(exc) or type(exc).__name__
+    return "port 0" if port == 0 else None
+
+
+def _absolute(base: str, link: str) -> str:
+    """`link` resolved against the document's URL; a link that is no URL stays as written
+    (`link_problem` names its fault)."""
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return link
+
+
+_XML_DECLARATION = re.compile(
+    rb"""^(\xef\xbb\xbf)?(\s*<\?xml[^>]*?\bencoding\s*=\s*)(["'])([^"'>]*)\3""")
+
+
+def readable_xml(body: bytes) -> bytes:
+    """The bytes of a feed or sitemap, made readable when their XML declaration names an
+    encoding that cannot read them: one Python does not know (parsers raise LookupError),
+    one that is no charset (`punycode`), or one that fails on these bytes. Those are decoded
+    as a page declaring nothing is (flows/stages/charset.py: UTF-8, then windows-1251 or
+    KOI8-R) and handed over as UTF-8, the declaration saying so. Bytes whose declaration
+    reads them (or that have none) come back as they are."""
+    m = _XML_DECLARATION.match(body)
+    if not m:
+        return body
+    label = m.group(4).decode("ascii", errors="replace").strip()
+    codec = charset_codec(label, in_document=True)
+    if codec == "utf-8":
+        return body       # the parsers' own case: broken bytes are theirs to report
+    if codec is not None:
+        try:
+            body.decode(codec)
+            return body
+        except (LookupError, ValueError):
+            pass
+    text = decode(body[m.end():], None)
+    return m.group(2) + m.group(3) + b"utf-8" + m.group(3) + text.encode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -49,6 +106,7 @@ def parse_feed(body: bytes, feed_url: str) -> FeedParse:
     """
     import feedparser
 
+    body = readable_xml(body)
     unsafe = xml_refusal(body)
     if unsafe:
         return FeedParse((), unsafe)
@@ -64,7 +122,7 @@ def parse_feed(body: bytes, feed_url: str) -> FeedParse:
                     break
         if not link:
             continue
-        link = urljoin(feed_url, link.strip())
+        link = _absolute(feed_url, link.strip())
         if link in seen:
             continue
         seen.add(link)
@@ -88,7 +146,7 @@ def xml_refusal(body: bytes) -> str | None:
         safe_et.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         return f"refused: the XML declares entities or external references ({exc})"
-    except (ParseError, ValueError):
+    except (ParseError, ValueError, LookupError):   # LookupError: an unknown encoding
         return None
     return None
 
@@ -96,7 +154,9 @@ def xml_refusal(body: bytes) -> str | None:
 @dataclass(frozen=True)
 class SitemapParse:
     items: tuple[FeedItem, ...] = ()
-    children: tuple[str, ...] = ()          # sitemaps listed by a sitemap index
+    # Sitemaps listed by a sitemap index: the newest by their <lastmod> first, then the
+    # undated ones in the order listed (the order `[fetch] max_sitemaps` takes them in).
+    children: tuple[str, ...] = ()
     error: str | None = None
 
 
@@ -106,7 +166,8 @@ def _local(tag: str) -> str:
 
 def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
                   since: datetime | None = None) -> SitemapParse:
-    """A sitemap (or news sitemap, or gzipped one) -> its URLs; an index -> its sitemaps.
+    """A sitemap (or news sitemap, or gzipped one) -> its URLs; an index -> its sitemaps,
+    newest first (`SitemapParse.children`).
 
     Entries whose lastmod/publication date is before `since` are dropped (the lookback).
     """
@@ -121,16 +182,16 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
         if len(body) > max_bytes:
             return SitemapParse(error=f"sitemap inflates to more than {max_bytes} bytes")
     try:
-        root = safe_et.fromstring(body, forbid_dtd=True)
+        root = safe_et.fromstring(readable_xml(body), forbid_dtd=True)
     except DefusedXmlException as exc:
         return SitemapParse(error=f"refused: the sitemap declares a DTD or entities ({exc})")
-    except (ParseError, ValueError) as exc:
+    except (ParseError, ValueError, LookupError) as exc:
         return SitemapParse(error=f"malformed sitemap: {exc}")
     kind = _local(root.tag)
     if kind not in ("urlset", "sitemapindex"):
         return SitemapParse(error=f"not a sitemap (root element <{kind}>)")
     items: list[FeedItem] = []
-    children: list[str] = []
+    children: list[tuple[datetime | None, str]] = []
     for entry in root:
         fields: dict[str, str] = {}
         for el in entry.iter():
@@ -140,15 +201,29 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
         loc = fields.get("loc")
         if not loc:
             continue
-        loc = urljoin(sitemap_url, loc)
+        loc = _absolute(sitemap_url, loc)
         if kind == "sitemapindex":
-            children.append(loc)
+            children.append((parse_datetime(fields.get("lastmod")), loc))
             continue
         when = parse_datetime(fields.get("publication_date") or fields.get("lastmod"))
         if since and when and when < since:
             continue
         items.append(FeedItem(url=loc, title=fields.get("title"), published_at=when))
-    return SitemapParse(tuple(items), tuple(children))
+    return SitemapParse(tuple(items), tuple(_newest_first(children)))
+
+
+def _newest_first(dated: list[tuple[datetime | None, str]]) -> list[str]:
+    """The dated ones newest first, then the undated ones, each in the order listed."""
+    def key(k: int) -> tuple[bool, float, int]:
+        when = dated[k][0]
+        if when is None:
+            return (True, 0.0, k)
+        return (False, -(when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp(), k)
+
+    return [dated[k][1] for k in sorted(range(len(dated)), key=key)]
+
+
+_SCHEME = re.compile(r"^https?:", re.I)   # as urlsplit reads it, and for a link it cannot
 
 
 def parse_listing(html: str, page_url: str, pattern: str) -> tuple[FeedItem, ...]:
@@ -167,8 +242,8 @@ def parse_listing(html: str, page_url: str, pattern: str) -> tuple[FeedItem, ...
         href = (a.get("href") or "").strip()
         if not href:
             continue
-        url = urljoin(page_url, href).split("#", 1)[0]
-        if urlsplit(url).scheme not in ("http", "https") or url in seen or not rx.search(url):
+        url = _absolute(page_url, href).split("#", 1)[0]
+        if _SCHEME.match(url) is None or url in seen or not rx.search(url):
             continue
         seen.add(url)
         title = " ".join(a.text_content().split()) or None
