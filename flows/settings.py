@@ -387,6 +387,15 @@ def load_settings(path: Path | str | None = None) -> Settings:
     return parse_settings(text, cfg_path)
 
 
+def _user_agent(f: _Reader, default: str) -> str:
+    """The User-Agent header: printable ASCII (HTTP headers are; another would fail every
+    request of the run)."""
+    value = f.get("user_agent", str, default)
+    if not value.strip() or not value.isascii() or not value.isprintable():
+        raise f.fail("user_agent", f"must be printable ASCII text, got {value!r}")
+    return value
+
+
 def parse_settings(text: str, path: Path) -> Settings:
     try:
         data = tomllib.loads(text)
@@ -404,7 +413,7 @@ def parse_settings(text: str, path: Path) -> Settings:
     fetch = FetchSettings(
         allow_private_addresses=f.get("allow_private_addresses", bool,
                                       fd.allow_private_addresses),
-        user_agent=f.get("user_agent", str, fd.user_agent),
+        user_agent=_user_agent(f, fd.user_agent),
         timeout=f.positive("timeout", float, fd.timeout),
         max_bytes=f.positive("max_bytes", int, fd.max_bytes),
         max_redirects=f.get("max_redirects", int, fd.max_redirects),
@@ -463,7 +472,8 @@ def parse_settings(text: str, path: Path) -> Settings:
     if subscribers and "recipients" not in g.table:
         digest = DigestSettings(**{**digest.__dict__, "recipients": ()})
     names = {s.name for s in subscribers}
-    subscribers += tuple(s for s in legacy(digest.recipients) if s.name not in names)
+    subscribers += tuple(s for s in legacy(digest.recipients, lambda m: g.fail("recipients", m))
+                         if s.name not in names)
     return Settings(path=path, sources=sources, fetch=fetch, dedup=dedup, digest=digest,
                     topics_path=topics_path, subscribers=subscribers,
                     schedule=_parse_schedule(_Reader(path, text, top.get("schedule", dict, {}),

@@ -65,6 +65,10 @@ def test_a_zero_dedup_window_searches_everything(tmp_path: Path) -> None:
         (MINIMAL.replace('name = "One"\n', ""), r"sources\[0\]\.name: is required"),
         (MINIMAL + 'language = "fr"\n', r"sources\[0\]\.language: 'fr' is not one of"),
         ('[schedule]\ntimezone = ""\n' + MINIMAL, r"s\.toml:2: schedule\.timezone: not an IANA"),
+        ('[fetch]\nuser_agent = "migwatch/1 (дежурный)"\n' + MINIMAL,
+         r"s\.toml:2: fetch\.user_agent: must be printable ASCII"),
+        ("[digest]\nrecipients = ['дежурный@example.org']\n" + MINIMAL,
+         r"s\.toml:2: digest\.recipients: cannot deliver to"),
     ],
 )
 def test_bad_configuration_names_file_key_and_line(tmp_path: Path, text: str, message: str
