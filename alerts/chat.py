@@ -13,7 +13,8 @@ So that the receiver can tell, every webhook digest carries an idempotency key, 
 channel key (never the secret URL) and the sorted ids of the articles listed. A retry of the
 same items has the same key; a digest with other items (say one more article arrived in
 between) has another. Each item's `id` (the story's lead article's warehouse id, the delivery
-log's key; the item's `url` may be another member's, the first published) is stable too: a receiver that deduplicates per item on (`subscriber`, `id`) needs nothing else.
+log's key; the item's `url` may be another member's, the first published) is stable too: a
+receiver that deduplicates per item on (`subscriber`, `id`) needs nothing else.
 """
 
 from __future__ import annotations
