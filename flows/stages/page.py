@@ -18,8 +18,8 @@ from trafilatura.external import try_justext
 from flows.stages.article import build_article, kept_html
 from flows.stages.charset import decode
 from flows.stages.dedup import canonical_url
-from flows.stages.extract import extract
-from flows.stages.models import Article, FeedItem, FetchEvent
+from flows.stages.extract import extract_or_reason
+from flows.stages.models import Article, Extracted, FeedItem, FetchEvent
 from flows.stages.redact import mask_text
 from flows.stages.topics import RuleTerms
 
@@ -76,12 +76,11 @@ def page_canonical(url: str, declared: str | None, fallback: str) -> str:
 def build_page(spec: BuildSpec, job: PageJob) -> Built:
     """Never raises for what a page contains: a page that breaks the extractor is rejected."""
     try:
-        extracted = extract(job.url, decode(job.body, job.content_type))
+        found = extract_or_reason(job.url, decode(job.body, job.content_type))
     except Exception as exc:  # a page that breaks the extractor must not end the run
-        extracted, reason = None, mask_text(f"extraction failed: {type(exc).__name__}: {exc}",
-                                            (job.url, job.item.url)) or ""
-    else:
-        reason = "no article text found on the page"
+        found = mask_text(f"extraction failed: {type(exc).__name__}: {exc}",
+                          (job.url, job.item.url)) or ""
+    extracted, reason = (found, "") if isinstance(found, Extracted) else (None, found)
     if extracted is None:
         return Built(replace(job.ok_event, outcome="hard", reason=reason),
                      rejected=(job.canon, reason))
