@@ -255,7 +255,7 @@ def test_a_non_ascii_local_part_is_refused_when_the_file_is_read(tmp_path: Path,
 
 def test_a_non_ascii_local_part_in_the_legacy_recipients_is_refused(tmp_path: Path) -> None:
     text = settings_text(tmp_path).replace('"b@example.org"', '"дежурный@пример.рф"')
-    with pytest.raises(ConfigError, match=r"\[digest\] recipients: cannot deliver to "
+    with pytest.raises(ConfigError, match=r"sources\.toml:3: digest\.recipients: cannot deliver to "
                        "'дежурный@пример.рф': the part before @ is not ASCII"):
         parse_settings(text, tmp_path / "sources.toml")
     idn = settings_text(tmp_path).replace('"b@example.org"', f'"{IDN}"')
