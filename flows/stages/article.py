@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 from flows.stages import dedup
-from flows.stages.extract import EARLIEST, FUTURE_TOLERANCE, parse_datetime
+from flows.stages.extract import parse_datetime, plausible
 from flows.stages.figures import figures_of
 from flows.stages.language import detect_language
 from flows.stages.models import Article, Extracted, FeedItem, RawHtml
@@ -45,7 +45,7 @@ def publication_time(extracted: Extracted, item: FeedItem | None = None) -> date
     stated, listed = extracted.published_at, item.published_at if item else None
     if listed is not None:
         listed = listed if listed.tzinfo else listed.replace(tzinfo=UTC)
-        if not EARLIEST <= listed <= datetime.now(UTC) + FUTURE_TOLERANCE:
+        if not plausible(listed, datetime.now(UTC)):
             listed = None   # a feed's placeholder or typo ("0001-01-01", year 9999)
     if stated is not None and listed is not None and _date_only(stated) \
             and stated.date() in (listed.date(), listed.astimezone(UTC).date()):

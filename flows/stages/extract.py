@@ -58,7 +58,7 @@ _MAX_RESCUED = 50                   # metadata elements kept from the part of a 
 NO_ARTICLE_TEXT = "no article text found on the page"
 
 
-def _plausible(when: datetime, now: datetime) -> bool:
+def plausible(when: datetime, now: datetime) -> bool:
     """Neither a placeholder from before EARLIEST nor later than now + FUTURE_TOLERANCE."""
     return EARLIEST <= when <= now + FUTURE_TOLERANCE
 
@@ -69,7 +69,7 @@ def _meta_published(html: str, now: datetime | None = None) -> datetime | None:
     offset, then a time (read as UTC), then a date; the first of equals, meta tags first. A
     page's meta tag often gives local time without an offset while its JSON-LD gives the
     offset, and a date alone stored as midnight UTC may fall on the day before. Placeholders
-    and times in the future (see `_plausible`) are passed over."""
+    and times in the future (see `plausible`) are passed over."""
     now = now or datetime.now(UTC)
     head = html[:200_000]
     found = [m.group(1) for tag in _PUBLISHED_META.findall(head)
@@ -81,7 +81,7 @@ def _meta_published(html: str, now: datetime | None = None) -> datetime | None:
         if parsed is None:
             continue
         when = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        if not _plausible(when, now):
+        if not plausible(when, now):
             continue
         rank = 0 if not _HAS_TIME.search(value) else 2 if parsed.tzinfo else 1
         if best is None or rank > best[0]:
@@ -97,7 +97,7 @@ def _guessed(value: str | None, now: datetime | None = None) -> datetime | None:
     parsed = parse_datetime(value)
     if parsed is None or (parsed.month, parsed.day) == (1, 1):
         return None
-    return parsed if _plausible(parsed, now or datetime.now(UTC)) else None
+    return parsed if plausible(parsed, now or datetime.now(UTC)) else None
 
 
 def _stated(value: str) -> datetime | None:
