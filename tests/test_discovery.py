@@ -63,6 +63,27 @@ def test_sitemap_index_and_refusals() -> None:
     assert "not a sitemap" in (parse_sitemap(b"<html/>", "https://e.org/").error or "")
 
 
+def test_undated_numbered_sitemaps_are_taken_highest_first() -> None:
+    """WordPress lists its post sitemaps oldest first and undated: new posts land in the
+    highest. Taken as listed, max_sitemaps kept a big outlet on its oldest 50 for good."""
+    posts = [f"/wp-sitemap-posts-post-{n}.xml" for n in range(1, 121)]
+    index = _index("/wp-sitemap-posts-page-1.xml", *posts, "/wp-sitemap-users-1.xml")
+    got = parse_sitemap(index, "https://e.org/wp-sitemap.xml").children
+    assert got[0] == "https://e.org/wp-sitemap-posts-page-1.xml"   # families as listed
+    assert got[1:4] == tuple(f"https://e.org/wp-sitemap-posts-post-{n}.xml"
+                             for n in (120, 119, 118))
+    assert got[-1] == "https://e.org/wp-sitemap-users-1.xml" and len(got) == 122
+    months = [f"/sitemap-{y}-{m:02d}.xml" for y in (2025, 2026) for m in range(1, 13)]
+    for listed in (months, months[::-1]):   # whichever way the index lists them
+        got = parse_sitemap(_index("/sitemap-news.xml", *listed), "https://e.org/").children
+        assert got[:3] == ("https://e.org/sitemap-news.xml", "https://e.org/sitemap-2026-12.xml",
+                           "https://e.org/sitemap-2026-11.xml")
+    dated = _index("/a.xml", "/b.xml").replace(
+        b"<loc>/b.xml</loc>", b"<loc>/b.xml</loc><lastmod>2026-12-01</lastmod>")
+    assert parse_sitemap(dated, "https://e.org/").children == (   # a dated one first
+        "https://e.org/b.xml", "https://e.org/a.xml")
+
+
 def test_listing_links_match_the_pattern_and_resolve() -> None:
     html = ('<a href="/news/1">One</a><a href="news/2#top">Two</a><a href="/about">x</a>'
             '<a href="javascript:alert(1)">j</a><a href="/news/1">dup</a>')
@@ -232,6 +253,7 @@ def _urlset(*paths: str) -> str:
     return f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>'
 
 
+@pytest.mark.slow
 def test_unchanged_sitemap_index_still_asks_its_children(
         prefect_harness: None, tmp_path: Path) -> None:
     """An index answering 304 says nothing of its children: a news sitemap behind it that

@@ -155,7 +155,8 @@ def xml_refusal(body: bytes) -> str | None:
 class SitemapParse:
     items: tuple[FeedItem, ...] = ()
     # Sitemaps listed by a sitemap index: the newest by their <lastmod> first, then the
-    # undated ones in the order listed (the order `[fetch] max_sitemaps` takes them in).
+    # undated ones, numbered archives highest first (`_undated_order`): the order
+    # `[fetch] max_sitemaps` takes them in.
     children: tuple[str, ...] = ()
     error: str | None = None
 
@@ -212,15 +213,37 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
     return SitemapParse(tuple(items), tuple(_newest_first(children)))
 
 
-def _newest_first(dated: list[tuple[datetime | None, str]]) -> list[str]:
-    """The dated ones newest first, then the undated ones, each in the order listed."""
-    def key(k: int) -> tuple[bool, float, int]:
-        when = dated[k][0]
-        if when is None:
-            return (True, 0.0, k)
-        return (False, -(when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp(), k)
+_NUMBER = re.compile(r"\d+")
 
-    return [dated[k][1] for k in sorted(range(len(dated)), key=key)]
+
+def _newest_first(dated: list[tuple[datetime | None, str]]) -> list[str]:
+    """The dated ones newest first, then the undated ones by `_undated_order`."""
+    def key(k: int) -> tuple[float, int]:
+        when = dated[k][0]
+        assert when is not None
+        return (-(when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp(), k)
+
+    known = sorted((k for k, (when, _url) in enumerate(dated) if when is not None), key=key)
+    return [dated[k][1] for k in known] + _undated_order(
+        [url for when, url in dated if when is None])
+
+
+def _undated_order(urls: list[str]) -> list[str]:
+    """Undated sitemaps that differ only in their numbers (`wp-sitemap-posts-post-1.xml` …
+    `-120.xml`, `sitemap-2026-11.xml`, `sitemap-2026-12.xml`) highest numbers first, each
+    such family where its first member is listed; any other sitemap in the order listed.
+
+    Such numbers count pages of an archive or its months, and an index lists them oldest
+    first as often as not (WordPress's own sitemaps do): new articles land in the highest.
+    Taken in the order listed, `[fetch] max_sitemaps` then kept an outlet of 120 such
+    sitemaps on its oldest 50, every run, and its new articles were never read."""
+    families: dict[str, list[tuple[tuple[int, ...], int, str]]] = {}
+    for k, url in enumerate(urls):
+        numbers = tuple(int(n) for n in _NUMBER.findall(url))
+        families.setdefault(_NUMBER.sub("#", url), []).append((numbers, k, url))
+    return [url for members in families.values()
+            for _numbers, _k, url in sorted(members, key=lambda m: (tuple(-n for n in m[0]),
+                                                                     m[1]))]
 
 
 _SCHEME = re.compile(r"^https?:", re.I)   # as urlsplit reads it, and for a link it cannot
