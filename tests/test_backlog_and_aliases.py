@@ -70,6 +70,7 @@ def _dated_rss(base: str, links: Sequence[tuple[str, datetime | None]]) -> bytes
 # --- the backlog -----------------------------------------------------------------------------
 
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.slow
 def test_a_capped_backlog_drains_newest_first_then_the_feed_costs_a_304(
         server: FaultServer, tmp_path: Path) -> None:
     """250 links, listed oldest first as news sitemaps often are, a cap of 100: 100, 100 and

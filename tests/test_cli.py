@@ -141,6 +141,7 @@ def test_a_file_that_is_not_a_warehouse_is_a_clear_error(tmp_path: Path) -> None
     proc = migwatch("export", "--parquet", str(taken), "--db", str(db))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
 
+@pytest.mark.slow
 def test_shipped_sources_without_internet_fail_cleanly(tmp_path: Path) -> None:
     """No internet here: every real outlet fails, each with its reason; only seeds stored."""
     db = tmp_path / "w.duckdb"

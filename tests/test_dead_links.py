@@ -61,6 +61,7 @@ def _config(tmp_path: Path, srv: FaultServer, key: str) -> Path:
 
 
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.slow
 def test_an_outlet_linking_dead_pages_stays_ok_and_asks_each_once(
         server: FaultServer, tmp_path: Path) -> None:
     not_modified: list[str] = []

@@ -66,6 +66,7 @@ def test_a_date_htmldate_guesses_is_kept_apart_from_the_stated_time() -> None:
 
 @pytest.mark.skipif(not (SHARED_DATA / "extraction-benchmark").is_dir(),
                     reason="../shared/data/extraction-benchmark is absent (a user's clone)")
+@pytest.mark.slow
 def test_no_real_page_that_states_a_time_is_stored_at_midnight() -> None:
     """On the 181 real pages: each that states a full publication time (an ISO time in a meta
     tag or JSON-LD) gets a time, not a bare date."""

@@ -88,7 +88,7 @@ def test_outlets_starting_at_once_build_one_tls_context() -> None:
     must wait for one context, not each build their own (~15 ms of CPU apiece)."""
     import flows.stages.fetch as fetch_module
 
-    getattr(fetch_module, "_built_tls_context", tls_context).cache_clear()  # type: ignore[attr-defined]
+    getattr(fetch_module, "_built_tls_context", tls_context).cache_clear()  # type: ignore[union-attr]
     start = threading.Barrier(16)
     got: list[ssl.SSLContext] = []
 

@@ -30,6 +30,7 @@ def test_the_run_command_imports_no_parser_or_sender_it_may_not_use() -> None:
     assert out.strip() == "[]"
 
 
+@pytest.mark.slow
 def test_migwatch_run_starts_prefect_api_early_records_the_run_and_stops_it(
         demo_cfg: Path, db_path: Path, replica: ReplicaServer) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
@@ -87,6 +88,7 @@ def test_with_prefect_api_url_set_nothing_is_started(monkeypatch: pytest.MonkeyP
     assert api.server is None and api.ready() is None
 
 
+@pytest.mark.slow
 def test_the_temporary_api_migrates_prefects_database_only_when_it_must(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A migrating start leaves a note; the next start skips Alembic while the installed

@@ -357,6 +357,7 @@ def test_operator_settings_are_checked(tmp_path: Path, body: str, message: str) 
 
 
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.slow
 def test_the_ingest_flow_alerts_after_its_run_and_a_failed_alert_never_fails_it(
         demo_cfg: Path, db_path: Path, replica: ReplicaServer) -> None:
     from flows.ingest import ingest_flow

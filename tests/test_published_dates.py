@@ -136,6 +136,7 @@ def test_a_guess_of_new_years_day_or_beyond_tomorrow_is_not_used() -> None:
 
 @pytest.mark.skipif(not (SHARED_DATA / "extraction-benchmark").is_dir(),
                     reason="../shared/data/extraction-benchmark is absent (a user's clone)")
+@pytest.mark.slow
 def test_real_pages_get_a_plausible_date_that_agrees_with_their_url() -> None:
     """On the 181 real pages (no feed item): no placeholder year, no bare-year January 1st,
     and each page whose URL carries a date is dated within a day of it (a US evening is the

@@ -105,6 +105,7 @@ def test_worker_processes_store_what_threads_store(by_threads: set[tuple], demo_
 
 
 @pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.slow
 def test_a_local_dask_cluster_of_two_processes_stores_what_threads_store(
         by_threads: set[tuple], demo_cfg: Path, tmp_path: Path) -> None:
     stored = _ingest(demo_cfg, 'kind = "dask"\nworkers = 2', tmp_path / "dask.duckdb")
@@ -269,6 +270,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_the_workers_of_a_killed_run_stop_too(tmp_path: Path) -> None:
     """SIGKILL to the run's process (the OOM killer, `timeout -s KILL`): its worker
     processes, the fork server and the resource tracker go too, instead of waiting for ever

@@ -21,7 +21,7 @@ import pytest
 from flows.procs import children
 from flows.serve import announced, deployments, describe, health, schedules, state_path
 from flows.settings import ConfigError, ScheduleSettings, parse_settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, migrated_prefect_home
 from warehouse.db import connect
 
 SOURCES = '[[sources]]\nkey = "aa"\nname = "A"\nfeeds = ["https://a.example/rss"]\n'
@@ -81,6 +81,7 @@ def _dockerfile_command(instruction: str) -> list[str]:
     return [str(Path(sys.executable).parent / argv[0]), *argv[1:]]  # the venv's console script
 
 
+@pytest.mark.slow
 def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_sigterm(
         demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
     """The Dockerfile's CMD and HEALTHCHECK, run outside a container with the image's
@@ -92,7 +93,7 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
         # as in the shipped configuration; 1 January only, so it never comes due here.
         fh.write('\n[schedule]\ningest_interval_minutes = 0.05\n'
                  'digest_cron = "0 6 1 1 *"\ntimezone = "Asia/Dushanbe"\n')
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+    env = {**os.environ, "PREFECT_HOME": str(migrated_prefect_home(tmp_path / "prefect")),
            "PREFECT_LOGGING_LEVEL": "INFO", "MIGWATCH_CONFIG": str(demo_cfg),
            "MIGWATCH_DB": str(db_path)}
     env.pop("PREFECT_API_URL", None)
@@ -208,8 +209,12 @@ def _reap(proc: subprocess.Popen, pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _start_serve(demo_cfg: Path, db_path: Path, tmp_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
+def _start_serve(demo_cfg: Path, db_path: Path, tmp_path: Path, migrated: bool = True
+                 ) -> subprocess.Popen:
+    """`migwatch serve` as the image runs it, its Prefect server's database already migrated
+    (`migrated`) or created as it starts."""
+    home = migrated_prefect_home(tmp_path / "prefect") if migrated else tmp_path / "prefect"
+    env = {**os.environ, "PREFECT_HOME": str(home),
            "MIGWATCH_CONFIG": str(demo_cfg), "MIGWATCH_DB": str(db_path)}
     env.pop("PREFECT_API_URL", None)
     log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
@@ -231,6 +236,7 @@ def _its_server(proc: subprocess.Popen, tmp_path: Path) -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.slow
 def test_the_prefect_server_of_a_killed_serve_stops_too(demo_cfg: Path, db_path: Path,
                                                         tmp_path: Path) -> None:
     """SIGKILL gives `migwatch serve` no chance to stop the Prefect server it started; the
@@ -260,10 +266,11 @@ time.sleep(600)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.slow
 def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None:
     """`migwatch run` and `migwatch digest` start a temporary Prefect API; killed outright,
     they cannot stop it, and it must not run on unowned."""
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env = {**os.environ, "PREFECT_HOME": str(migrated_prefect_home(tmp_path / "prefect"))}
     env.pop("PREFECT_API_URL", None)
     proc = subprocess.Popen([sys.executable, "-c", TEMPORARY_API], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True)
@@ -282,6 +289,7 @@ def test_the_temporary_api_of_a_killed_command_stops_too(tmp_path: Path) -> None
         _reap(proc, [server] if server else [])
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
         tmp_path: Path, db_path: Path) -> None:
     """Prefect cancels a run cooperatively: the run ends when the outlet in flight returns.
@@ -299,7 +307,7 @@ def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
                        '[schedule]\ningest_interval_minutes = 0.05\ndigest_cron = ""\n'
                        f'[[sources]]\nkey = "slow"\nname = "Slow"\n'
                        f'feeds = ["{srv.base}/rss.xml"]\n', encoding="utf-8")
-        env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+        env = {**os.environ, "PREFECT_HOME": str(migrated_prefect_home(tmp_path / "prefect"))}
         env.pop("PREFECT_API_URL", None)
         log = (tmp_path / "serve.log").open("w+", encoding="utf-8")
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "serve", "--config",
@@ -387,6 +395,7 @@ def test_health_checks_the_api_of_the_serve_running_for_the_warehouse(
     assert code == 0 and "is not running" in text and "NOT answering" not in text
 
 
+@pytest.mark.slow
 def test_serve_exits_1_when_the_prefect_server_it_started_dies(
         demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
     """Without its server nothing is ever scheduled again, while the process looks alive:
@@ -410,7 +419,7 @@ def test_sigterm_while_serve_starts_stops_it_cleanly(
         demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
     """systemd or `docker stop` right after a start: exit 0 and the server stopped, as for a
     stop at any other moment (it used to be killed by the signal, status 143)."""
-    proc = _start_serve(demo_cfg, db_path, tmp_path)
+    proc = _start_serve(demo_cfg, db_path, tmp_path, migrated=False)   # the longest boot
     servers: list[int] = []
     try:
         deadline = time.monotonic() + 60

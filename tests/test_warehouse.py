@@ -206,6 +206,7 @@ def test_scanned_batch_keeps_nulls_types_and_offsets(tmp_path: Path) -> None:
         con.execute("SELECT * FROM t_batch")
 
 
+@pytest.mark.slow
 def test_a_batch_registers_while_another_thread_opens_the_same_file(tmp_path: Path) -> None:
     """The writer and an outlet's known-URL lookup open the warehouse at the same moment: the
     writer's `scanned` batch must still find DuckDB's Python scan (without the connect lock,
