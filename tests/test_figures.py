@@ -578,3 +578,98 @@ def test_a_failed_batch_leaves_no_figures(tmp_path: Path,
         store.store_seeds(con, [art], 0.8, 4)
     assert con.execute("SELECT count(*) FROM figure").fetchone() == (0,)
     assert con.execute("SELECT count(*) FROM doc").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a span of years written short is a period, not a range from the year to "23": the
+    # figure after it takes its last year, as after "2022–2023"
+    ("In 2022-23, 1.2 million Tajiks worked in Russia.",
+     [(1.2e6, None, "people", "migrants", 2023)]),
+    ("In 2022–23 1.2 million Tajiks worked in Russia.",
+     [(1.2e6, None, "people", "migrants", 2023)]),
+    ("In 2022/23, 1.2 million Tajiks worked in Russia.",
+     [(1.2e6, None, "people", "migrants", 2023)]),
+    ("В 2022-23 годах в России работали 1,2 млн таджиков.",
+     [(1.2e6, None, "people", "migrants", 2023)]),
+    ("2021-23 – 1.2 million migrants left, compared with 900,000 in 2019.",
+     [(1.2e6, None, "people", "migrants", 2023), (900_000, None, "people", "migrants", 2019)]),
+    # unchanged: a spaced dash before a small count, and a range from a year-like number
+    ("In 2022 – 23 migrants were deported.", [(23, None, "people", "deported", 2022)]),
+    ("Annually, some 2000–5000 migrants leave for Russia.",
+     [(2_000, 5_000, "people", "migrants", None)]),
+])
+def test_a_span_of_years_written_short_is_a_period(
+        text: str, expected: list[tuple[float, float | None, str, str | None, int | None]]
+) -> None:
+    assert _with_years(text) == _approx(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("В 2022 году – 15 000 мигрантов, в 2023 – 17 000.",
+     [(15_000, None, "people", "migrants", 2022), (17_000, None, "people", "migrants", 2023)]),
+    ("2022 – 15,000 migrants, 2023 – 17,000.",
+     [(15_000, None, "people", "migrants", 2022), (17_000, None, "people", "migrants", 2023)]),
+    ("In 2022 – 15,000 migrants, and in 2023 – 17,000.",
+     [(15_000, None, "people", "migrants", 2022), (17_000, None, "people", "migrants", 2023)]),
+    ("Дар соли 2022 – 15 000 муҳоҷир, дар соли 2023 – 17 000.",
+     [(15_000, None, "people", "migrants", 2022), (17_000, None, "people", "migrants", 2023)]),
+    # unchanged: with no year–figure pair before it, "в 2000 – 5000" is an amount's range
+    ("Штраф для мигрантов в 2000 – 5000 рублей.", [(2_000, 5_000, "RUB", "migrants", None)]),
+    ("В 2022 году – 15 000 мигрантов, штраф в 2000 – 5000 рублей.",
+     [(15_000, None, "people", "migrants", 2022), (2_000, 5_000, "RUB", "migrants", 2022)]),
+])
+def test_each_year_figure_pair_of_a_list_is_its_own_figure(
+        text: str, expected: list[tuple[float, float | None, str, str | None, int | None]]
+) -> None:
+    assert _with_years(text) == _approx(expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("2.4 million — 1.1 million of them Tajiks.",
+     [(2.4e6, None, "people", None), (1.1e6, None, "people", None)]),
+    ("The number of labour migrants in Russia reached 2.4 million — 1.1 million of them "
+     "Tajiks.", [(2.4e6, None, "people", "migrants"), (1.1e6, None, "people", "migrants")]),
+    ("Число мигрантов в России достигло 2,4 млн — 1,1 млн из них таджики.",
+     [(2.4e6, None, "people", "migrants"), (1.1e6, None, "people", "migrants")]),
+    ("Russia deported 20,000 — 5,000 of them Tajiks.",
+     [(20_000, None, "people", "deported"), (5_000, None, "people", "deported")]),
+    ("Remittances were $2.5 billion — $1.1 billion of which came from Russia.",
+     [(2.5e9, None, "USD", "remittances"), (1.1e9, None, "USD", "remittances")]),
+    # unchanged: a subset word before the second figure, and ranges with a dash
+    ("Число мигрантов в России достигло 2,4 млн — в том числе 1,1 млн таджиков.",
+     [(2.4e6, None, "people", "migrants"), (1.1e6, None, "people", "migrants")]),
+    ("The number of migrants in Russia reached 2.4 million — including 1.1 million Tajiks.",
+     [(2.4e6, None, "people", "migrants"), (1.1e6, None, "people", "migrants")]),
+    ("Ежегодно 600 тыс. – 1,2 млн мигрантов уезжают в Россию.",
+     [(600_000, 1.2e6, "people", "migrants")]),
+])
+def test_a_subset_after_a_dash_is_not_a_ranges_upper_end(
+        text: str, expected: list[tuple[float, float | None, str, str | None]]) -> None:
+    assert _summary(text) == [(pytest.approx(v), None if h is None else pytest.approx(h), u, c)
+                              for v, h, u, c in expected]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    # a bare amount that remittances are stated in: money, in the sentence's currency
+    ("Remittances reached 2.5 billion, in dollars.", [(2.5e9, "USD", "remittances")]),
+    ("Migrants sent 2.5 billion in remittances, the central bank said in dollars.",
+     [(2.5e9, "USD", "remittances")]),
+    ("Remittances reached $2.5 billion in 2023, up from 2.1 billion in 2022.",
+     [(2.5e9, "USD", "remittances"), (2.1e9, "USD", "remittances")]),
+    ("Переводы мигрантов в рублях достигли 2,5 млрд.", [(2.5e9, "RUB", "remittances")]),
+    # no currency named: not a figure (it was a count of 2.5 billion people)
+    ("Remittances reached 2.5 billion in 2023.", []),
+    ("Переводы мигрантов достигли 2,5 млрд.", []),
+    # unchanged: a currency of its own, and people counted beside remittances
+    ("Tajik migrants sent $2.5 billion in remittances.", [(2.5e9, "USD", "remittances")]),
+    ("Tajik migrants sent 2.5 billion rubles in remittances.",
+     [(2.5e9, "RUB", "remittances")]),
+    ("Денежные переводы мигрантов составили 2,5 млрд долл.", [(2.5e9, "USD", "remittances")]),
+    ("Переводы мигрантов составили 2,5 млрд сомони.", [(2.5e9, "TJS", "remittances")]),
+    ("Remittances hit $2.5 billion — 1.2 million migrants sent money home.",
+     [(2.5e9, "USD", "remittances"), (1.2e6, "people", "remittances")]),
+])
+def test_a_bare_amount_of_remittances_is_money_not_people(
+        text: str, expected: list[tuple[float, str, str | None]]) -> None:
+    assert [(f.value, f.unit, f.counted) for f in extract_figures(text)] == [
+        (pytest.approx(v), u, c) for v, u, c in expected]

@@ -19,13 +19,20 @@ same holds the other way ("from 1.2 million to 600,000", "с 1,2 млн до 800
 number with a multiplier, a dash joins another with one ("600 тыс. – 1,2 млн"), not whatever
 follows ("1.2 million - the highest", "1,2 млн — 15%"). A year before a dash is the year of
 the figure after it, not a lower end ("In 2022 – 1.2 million", "В 2022 — 1,2 млн"), unless the
-two are of one order ("2000–5000 migrants").
+two are of one order ("2000–5000 migrants") and no year–figure pair before it makes a list
+("2022 – 15,000 migrants, 2023 – 17,000"). A span of years written short ("2022-23",
+"2022/23") is a period, as "2022–2023" is: no figure. A figure after a dash that is a part
+of the one before ("2.4 million — 1.1 million of them", "1,1 млн из них") is a figure of
+its own, not a range's upper end. A bare amount that "remittances" stands beside ("Remittances
+reached 2.5 billion", "переводы ... 2,5 млрд") is money in the one currency the sentence names,
+and no figure when it names none or several.
 
 What is counted is the nearest counting word in the same clause, else sentence (deported,
 banned, remittances, legalised, quota, patents, ...); the year is one a dash joins to the
 number ("В 2022 году — 1,2 млн, в 2023 году — 1,5 млн"), else the first year stated after
 the number in its clause ("17,000 in 2005, but only 6,100 in 2006"), else the last before it,
-else the same in its sentence; a starting point ("since 2015") is not a figure's year.
+else the same in its sentence; a starting point ("since 2015") is not a figure's year; a
+span written short has both its years ("2022-23": 2022 and 2023).
 A headline figure that the body states again is stored once, from the body.
 """
 
@@ -211,6 +218,12 @@ _MIGRANT_NOUN = re.compile(r"migrant|мигрант|муҳоҷир", re.IGNORECA
 _PREFER = 60        # a specific counting word beats a nearer "migrants" up to this much farther
 _NEAR = 40          # a counting word this close (characters) makes a bare number a count
 _YEAR = re.compile(rf"(?<![\d,.]){_YEAR_DIGITS}")
+# A span of years with the second written short, "2022-23", "2022–23", "2022/23": a period,
+# whose "23" is its last year (2023), not a figure nor a range's upper end. The dash is
+# unspaced ("In 2022 – 23 migrants" is 23 of 2022), and the second year within ten after
+# the first ("2000-50 рублей" is a range).
+_SHORT_SPAN = re.compile(
+    rf"(?<![\d,.])(?P<first>{_YEAR_DIGITS})[-–—/](?P<last>\d\d)(?![\d%]|[,.]\d)")
 # A plural people noun right after a number that could be a year (one word may stand between,
 # not "year" itself): the number counts them. Plural, since "the 2015 migrant crisis" does not.
 _YEAR_COUNT = re.compile(
@@ -225,6 +238,15 @@ _YEAR_BEFORE = re.compile(rf"(?:(?<!\w)(?:in|by|since|from|until|till|of|year|в
 # 2015") is not the year a figure refers to.
 _SINCE_BEFORE = re.compile(r"(?<!\w)(?:since|from|с|со|аз(?:\s+соли)?)\s+$", re.IGNORECASE)
 _DASH_RE = re.compile(_DASH)
+# A figure after a dash that is a part of the one before it ("2.4 million — 1.1 million of
+# them Tajiks", "2,4 млн — 1,1 млн из них таджики", "$2.5 billion — $1.1 billion of which
+# came from Russia") is not a range's upper end: what follows it says so. One word may stand
+# between ("5,000 Tajiks among them").
+_SUBSET_AFTER = re.compile(
+    r"\s*(?:[^\W\d]+\s+)?(?:of\s+(?:them|whom|which|these|those)|among\s+them|"
+    r"из\s+(?:них|которых|этого\s+числа)|аз\s+(?:онҳо|инҳо|он\s+ҷумла|ин\s+шумора))(?!\w)",
+    re.IGNORECASE)
+_DASH_AT = re.compile(r"[.\s]*[-–—]")
 # A year that a dash joins to the figure after it, a word for "year" between them or not, is
 # that figure's year: "In 2022 – 1.2 million", "В 2022 году — 1,2 млн, в 2023 году — 1,5 млн"
 # (the first year after the number would be the next one's), "За 2023 год – 2,4 млн".
@@ -237,6 +259,13 @@ _DASHED_YEAR_TAIL = re.compile(rf"(?:\s+(?:year|год\w*|г\.))?{_DASH}", re.IG
 # likely a range's upper end ("Ежегодно, 2000 – 5000 мигрантов").
 _YEAR_INTRO = re.compile(rf"(?:(?:^|;\s+)(?:(?:in|в|во|дар)\s+)?"
                          rf"|(?<!\w)(?:year|during|соли)\s+|(?:{_MONTH})\s+)$", re.IGNORECASE)
+# In a list of years and their figures ("В 2022 году – 15 000 мигрантов, в 2023 – 17 000",
+# "2022 – 15,000 migrants, 2023 – 17,000"), a year after a comma, "and" and "in" between or
+# not, is the next item's; a year–figure pair before it in the sentence says it is a list.
+_LIST_YEAR_INTRO = re.compile(r",\s+(?:(?:and|а|и|ва)\s+)?(?:(?:in|в|во|дар)\s+)?$",
+                              re.IGNORECASE)
+_YEAR_PAIR = re.compile(rf"(?<![\d,.]){_YEAR_DIGITS}(?:\s+(?:year|год\w*|г\.))?\s+[-–—]\s+"
+                        rf"(?:{_SIGN})?\d", re.IGNORECASE)
 # Phone numbers: "+992 93 123 45 67", "+7 (495) 123-45-67", "тел.: 221-11-11", "по телефону 8
 # 800 555 35 35", "8-800-555-35-35", "(495) 123-45-67". None of their parts is a figure,
 # though "992" or "93 123" read as numbers and a sentence about migrants would count them.
@@ -280,6 +309,12 @@ _SEP_RE = re.compile(_SEP)
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 _CYRILLIC = re.compile(r"[а-яёӣӯҷғқҳ]", re.IGNORECASE)
 _UNITS = [(unit, re.compile(pattern, re.IGNORECASE)) for unit, pattern in _CURRENCY_AFTER]
+# A currency named anywhere in a sentence ("in dollars", "в рублях", "$2.5 billion"): the
+# unit of a bare amount that remittances are stated in ("Remittances reached 2.5 billion").
+_CURRENCY_ANY = re.compile(
+    rf"(?P<sign>{_SIGN})|(?<!\w)(?P<word>"
+    + "|".join(p for unit, p in _CURRENCY_AFTER if unit != "percent") + r")(?!\w)",
+    re.IGNORECASE)
 _FACTORS = [(factor, re.compile(pattern, re.IGNORECASE)) for factor, pattern in _MULTIPLIERS]
 
 
@@ -375,6 +410,13 @@ def _unit(cur: str | None, after: str | None) -> str | None:
     return None
 
 
+def _sentence_currency(sentence: str) -> str | None:
+    """The one currency a sentence names ("Remittances reached 2.5 billion, in dollars":
+    USD), or None when it names none or several: a bare amount's currency is then unknown."""
+    units = {_unit(m.group("sign"), m.group("word")) for m in _CURRENCY_ANY.finditer(sentence)}
+    return units.pop() if len(units) == 1 else None
+
+
 @functools.lru_cache(maxsize=64)
 def _counting_words(text: str) -> tuple[tuple[str, int, int], ...]:
     """Every counting word of a sentence or clause as (key, start, end), in the order of
@@ -433,19 +475,43 @@ def _counted(sentence: str, start: int, end: int, unit: str | None = None
     return _nearest(sentence, start, end, skip) if key is None else (key, distance)
 
 
+def _short_span_end(first: str, last: str) -> int | None:
+    """The last year of a span written short ("2022", "23": 2023; "1999", "01": 2001), or
+    None when the two do not make one: the second is not within ten years after the first."""
+    start = int(first)
+    end = start - start % 100 + int(last)
+    if end <= start:
+        end += 100
+    return end if end - start <= 10 else None
+
+
+def _short_span(sentence: str, m: re.Match[str]) -> bool:
+    """Whether the match is a span of years written short ("2022-23", "2022/23"): a period,
+    which is no figure (its "23" would be a count of 23, or a range from 23 to 2022)."""
+    span = _SHORT_SPAN.match(sentence, m.start())
+    return span is not None and span.end() >= m.end() and not m.group("mult") \
+        and _short_span_end(span.group("first"), span.group("last")) is not None
+
+
 @functools.lru_cache(maxsize=64)
-def _years(sentence: str) -> tuple[tuple[int, int], ...]:
-    """The years of a sentence as (position, year), starting points ("since 2015") left out
-    (cached: a sentence's figures share them)."""
-    return tuple((m.start(), int(m.group())) for m in _YEAR.finditer(sentence)
-                 if not _SINCE_BEFORE.search(sentence, max(0, m.start() - 12), m.start()))
+def _years(sentence: str) -> tuple[tuple[int, int, int], ...]:
+    """The years of a sentence as (start, end, year), starting points ("since 2015") left
+    out; the last year of a span written short is one too ("2022-23": 2022 and 2023).
+    Cached: a sentence's figures share them."""
+    found = [(m.start(), m.end(), int(m.group())) for m in _YEAR.finditer(sentence)]
+    for m in _SHORT_SPAN.finditer(sentence):
+        if (end := _short_span_end(m.group("first"), m.group("last"))) is not None:
+            found.append((m.start("last"), m.end("last"), end))
+    return tuple((start, stop, year) for start, stop, year in sorted(found)
+                 if not _SINCE_BEFORE.search(sentence, max(0, start - 12), start))
 
 
-def _dashed_year(sentence: str, start: int, years: tuple[tuple[int, int], ...]) -> int | None:
+def _dashed_year(sentence: str, start: int, years: tuple[tuple[int, int, int], ...]
+                 ) -> int | None:
     """The year that a dash joins to the number ("In 2022 – 1.2 million", "В 2022 году — 1,2
     млн"): the last year before it, when only a word for "year" and the dash stand between."""
-    before = [(pos, year) for pos, year in years if pos < start]
-    if before and _DASHED_YEAR_TAIL.fullmatch(sentence, before[-1][0] + 4, start):
+    before = [(stop, year) for pos, stop, year in years if pos < start]
+    if before and _DASHED_YEAR_TAIL.fullmatch(sentence, before[-1][0], start):
         return before[-1][1]
     return None
 
@@ -463,10 +529,10 @@ def _year(sentence: str, start: int, end: int) -> int | None:
     lo = max(b for b in bounds if b <= start)
     hi = min((b for b in bounds if b >= end), default=len(sentence))
     for first, last in ((lo, hi), (0, len(sentence))):
-        after = [y for pos, y in years if end <= pos < last]
+        after = [y for pos, _stop, y in years if end <= pos < last]
         if after:
             return after[0]
-        before = [y for pos, y in years if first <= pos < start]
+        before = [y for pos, _stop, y in years if first <= pos < start]
         if before:
             return before[-1]
     return None
@@ -520,7 +586,8 @@ def _after_year(sentence: str, m: re.Match[str]) -> re.Match[str] | None:
     ("2022–2023"); before a figure smaller ("In 2022 – 500 migrants") or over ten times
     larger ("2022 – 1.2 million", "2022 – $1.2 billion", "2022 — 600 тыс. – 1,2 млн") the
     number is a year, as it is when a word that introduces a year stands before it and a
-    spaced dash after it ("In 2022 – 5000 migrants", "Дар соли 2022 – 5000 нафар")."""
+    spaced dash after it ("In 2022 – 5000 migrants", "Дар соли 2022 – 5000 нафар"), or a
+    comma after a year and its figure ("2022 – 15,000 migrants, 2023 – 17,000")."""
     num, num2 = m.group("num", "num2")
     if num2 is None or m.group("cur") or _YEAR.fullmatch(num) is None \
             or _YEAR.fullmatch(num2) is not None:
@@ -535,7 +602,10 @@ def _after_year(sentence: str, m: re.Match[str]) -> re.Match[str] | None:
     year, value = _number(num), _values(after)[0]
     if year <= value <= 10 * year and not (
             dash[0].isspace() and dash[-1].isspace()
-            and _YEAR_INTRO.search(sentence, max(0, m.start() - 12), m.start()) is not None):
+            and (_YEAR_INTRO.search(sentence, max(0, m.start() - 12), m.start()) is not None
+                 or (_LIST_YEAR_INTRO.search(sentence, max(0, m.start() - 12), m.start())
+                     is not None
+                     and _YEAR_PAIR.search(sentence, 0, m.start()) is not None))):
         return None
     return after
 
@@ -567,14 +637,44 @@ def _in_phone(sentence: str, m: re.Match[str]) -> bool:
     return any(start < m.end() and m.start() < end for start, end in _phones(sentence))
 
 
+def _dash_end(m: re.Match[str]) -> int | None:
+    """Where the lower end of a range that a dash joins ends (the dash's start: "2.4
+    million" of "2.4 million — 1.1 million"), or None when no dash joins the ends."""
+    if m.group("num2") is not None:
+        lower = m.end("num")
+    elif m.group("mult3") is not None and m.group("to") is None:
+        lower = m.end("mult2") if m.group("mult2") else m.end("mult")
+    else:
+        return None
+    dash = _DASH_AT.match(m.string, lower)
+    return dash.end() - 1 if dash is not None else None
+
+
+def _subset_after(sentence: str, end: int) -> re.Match[str] | None:
+    """The figure after a dash that is a part of the figure ending at `end` ("2.4 million —
+    1.1 million of them Tajiks"), else None."""
+    dash = _DASH_RE.match(sentence, end)
+    if dash is None:
+        return None
+    sub = _FIGURE.match(sentence, dash.end())
+    return sub if sub is not None and _SUBSET_AFTER.match(sentence, sub.end()) else None
+
+
 def _candidates(sentence: str, position: int = 0) -> Iterator[re.Match[str]]:
     """The matches of figure_matches that may be figures: not part of a token. A year that a
     dash joins to the figure after it is not that figure's lower end: the figure is matched
     from its own start ("In 2022 – 1.2 million" is "1.2 million", of 2022), and the search
     goes on after it."""
     for m in figure_matches(sentence, position):
-        if _part_of_token(sentence, m.start()):
+        if _part_of_token(sentence, m.start()) or _short_span(sentence, m):
             continue
+        if (dash := _dash_end(m)) is not None and _SUBSET_AFTER.match(sentence, m.end()):
+            # "2.4 million — 1.1 million of them": two figures, the second a part of the first
+            lower = _FIGURE.match(sentence, m.start(), dash)
+            if lower is not None:
+                yield lower
+                yield from _candidates(sentence, lower.end())
+                return
         if (after := _after_year(sentence, m)) is not None:
             yield after
             yield from _candidates(sentence, after.end())
@@ -632,8 +732,17 @@ def extract_figures(text: str) -> tuple[Figure, ...]:
                     if counted not in (None, "migrants") and distance > _PREFER + end - m.end() \
                             and _MIGRANT_NOUN.search(flat, m.end(), end):
                         counted = "migrants"
+                elif counted == "remittances" and distance <= _NEAR \
+                        and (m.group("mult") is not None or value >= 1e6):
+                    # "Remittances reached 2.5 billion": an amount of money, in the currency
+                    # the sentence names; with none (or several) named, no figure.
+                    if (unit := _sentence_currency(flat)) is None:
+                        continue
                 elif counted and distance <= _NEAR:
                     unit = "people"
+                elif (sub := _subset_after(flat, end)) is not None \
+                        and _PEOPLE_AFTER.match(flat, sub.end()):
+                    unit = "people"   # "2.4 million — 1.1 million of them Tajiks"
                 elif last_end >= 0 and m.start() - last_end < 80:
                     # "deported 17,000 in 2005, but only 6,100 in 2006": a number right after
                     # a count of people in the same sentence counts the same thing.
