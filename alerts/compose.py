@@ -328,7 +328,9 @@ def subject(digest: Digest) -> str:
 
 
 def unsubscribe_url(digest: Digest, sender: str) -> str:
-    address = parseaddr(one_line(sender))[1] or "migwatch@localhost"
+    # an IDN domain as punycode: a header may not carry it raw, and an encoded word
+    # (=?utf-8?...?=) in List-Unsubscribe is no URL a mail client can follow
+    address = ascii_address(parseaddr(one_line(sender))[1] or "migwatch@localhost")
     who = re.sub(r"[^A-Za-z0-9_.@+-]", "", digest.subscriber)
     return f"mailto:{address}?subject=unsubscribe%20{who}"
 

@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flows.schedule_check import cron_problem, timezone_problem
-from flows.subscribers import Channel, Subscriber, legacy, parse_operator, parse_subscribers
+from flows.subscribers import (
+    Channel,
+    Subscriber,
+    legacy,
+    parse_operator,
+    parse_subscribers,
+    sender_problem,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "sources.toml"
@@ -445,9 +452,13 @@ def parse_settings(text: str, path: Path) -> Settings:
         if not re.match(r"^[^@\s]+@[^@\s]+$", addr):
             raise g.fail("recipients", f"not an email address: {addr!r}")
     outbox = g.get("outbox", str)
+    sender = g.get("sender", str, gd.sender)
+    problem = sender_problem(sender)
+    if problem:   # it is the SMTP envelope sender too: a server refusing it refuses all mail
+        raise g.fail("sender", f"cannot send from {sender!r}: {problem}")
     digest = DigestSettings(
         recipients=recipients,
-        sender=g.get("sender", str, gd.sender),
+        sender=sender,
         outbox=(path.parent / outbox) if outbox else gd.outbox,
         max_items_per_topic=g.positive("max_items_per_topic", int, gd.max_items_per_topic),
         window_days=g.positive("window_days", int, gd.window_days),

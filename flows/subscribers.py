@@ -10,11 +10,18 @@ Email addresses: a domain may be internationalised (`desk@пример.рф`); m
 punycode (`desk@xn--e1afmkfd.xn--p1ai`, `ascii_address`), which every server accepts. A local
 part (before the `@`) that is not ASCII is refused when the file is read: it can only be sent
 through servers that all speak SMTPUTF8, and a digest that a server cannot take would be
-retried every run, never delivered.
+retried every run, never delivered. The sender (`[digest] sender`) is checked the same way.
+
+The delivery log keys an email channel by `email_key`: the address lowercased with its domain
+as punycode, so `desk@пример.рф` and `desk@xn--e1afmkfd.xn--p1ai` are one channel (one
+mailbox: otherwise both spellings, or a spelling changed between two runs, would get every
+item again). The local part is lowercased as it always was, so that keys logged by earlier
+releases still match; migration 0018 rewrote keys logged under a Unicode domain.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -47,7 +54,7 @@ class Channel:
     def key(self) -> str:
         """Stable id in the delivery log; never contains an expanded secret."""
         if self.kind == "email":
-            return f"email:{self.target.lower()}"
+            return email_key(self.target)
         m = re.match(r"^([a-z0-9+.-]+)://([^/?#]*)", self.target)
         scheme, rest = (m.group(1), m.group(2)) if m else ("?", "")
         host = rest.rsplit("@", 1)[-1]   # drop user:password@
@@ -94,6 +101,45 @@ def ascii_domain(domain: str) -> str:
     if domain.isascii():
         return domain
     return idna.encode(domain, uts46=True).decode("ascii")
+
+
+def email_key(address: str) -> str:
+    """The delivery-log key of an email channel: one per mailbox however its domain is spelt
+    (Unicode or punycode, any case). The local part is lowercased too, as keys always were
+    (changing that would make every mixed-case address of an existing warehouse a new
+    channel). A domain that is no valid IDN is kept as written (such addresses are refused
+    when the file is read; this only runs over old log rows)."""
+    local, _, domain = address.rpartition("@")
+    with contextlib.suppress(idna.IDNAError):
+        domain = ascii_domain(domain)
+    return f"email:{local}@{domain}".lower()
+
+
+def channel_key(key: str) -> str:
+    """A delivery-log key as this release writes it: an email key by `email_key`, any other
+    as it is. For the migration that rewrote keys logged before (warehouse/db.py)."""
+    return email_key(key.removeprefix("email:")) if key.startswith("email:") else key
+
+
+def mailbox_name(address: str) -> str:
+    """The name of a `[digest] recipients` subscriber: its address, with an internationalised
+    domain as punycode, so the log finds it under either spelling (ASCII addresses are their
+    own name, as before)."""
+    local, _, domain = address.rpartition("@")
+    try:
+        return f"{local}@{ascii_domain(domain)}"
+    except idna.IDNAError:
+        return address
+
+
+def sender_problem(sender: str) -> str | None:
+    """Why `[digest] sender` (`address` or `Name <address>`) cannot go out by ordinary SMTP
+    (it is the envelope sender as well as the From header), or None."""
+    m = re.fullmatch(r"\s*(?:[^<>]*<([^<>]*)>|([^<>]*))\s*", sender)
+    address = (m.group(1) if m and m.group(1) is not None else m.group(2) if m else "").strip()
+    if not EMAIL_RE.match(address):
+        return "not an email address (`address` or `Name <address>`)"
+    return email_problem(address)
 
 
 def email_problem(address: str) -> str | None:
@@ -211,7 +257,9 @@ def parse_subscribers(raw: Any, reader: Callable[[dict, int], Any],
 def legacy(recipients: tuple[str, ...], fail: Callable[[str], Exception] | None = None
            ) -> tuple[Subscriber, ...]:
     """`[digest] recipients`: each address is a daily email subscriber without filters, named by
-    its address (so the log migrated from the foundation's `delivery` table still applies).
+    its address (so the log migrated from the foundation's `delivery` table still applies; an
+    internationalised domain as punycode: `mailbox_name`). An address spelt twice (another
+    case, Unicode and punycode) is one subscriber, the first spelling.
     An address no ordinary SMTP server can take raises `fail(message)` (by default a
     ConfigError naming `[digest] recipients`)."""
     for addr in recipients:
@@ -223,4 +271,8 @@ def legacy(recipients: tuple[str, ...], fail: Callable[[str], Exception] | None 
             from flows.settings import ConfigError  # here: flows.settings imports this module
 
             raise ConfigError(f"[digest] recipients: {message}")
-    return tuple(Subscriber(addr, (Channel("email", addr),)) for addr in recipients)
+    unique: dict[str, Subscriber] = {}   # one per mailbox: an address spelt twice is one
+    for addr in recipients:
+        ch = Channel("email", addr)
+        unique.setdefault(ch.key, Subscriber(mailbox_name(addr), (ch,)))
+    return tuple(unique.values())

@@ -49,18 +49,25 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     )
     done = {row[0] for row in con.execute("SELECT version FROM schema_migration").fetchall()}
     applied = []
-    for version, name, path in migrations():
-        if version in done:
-            continue
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(path.read_text(encoding="utf-8"))
-            con.execute("INSERT INTO schema_migration VALUES (?, ?, now())", [version, name])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        applied.append(f"{version:04d}_{name}")
+    pending = [m for m in migrations() if m[0] not in done]
+    if pending:
+        _register_functions(con)
+    try:
+        for version, name, path in pending:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(path.read_text(encoding="utf-8"))
+                con.execute("INSERT INTO schema_migration VALUES (?, ?, now())",
+                            [version, name])
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            applied.append(f"{version:04d}_{name}")
+    finally:
+        if pending:
+            for fn in _FUNCTIONS:
+                con.remove_function(fn)
     # Views are re-created only when their definitions changed (or a migration ran): DuckDB
     # binds a view when it is queried, so writing the same ones again changed nothing, yet
     # cost every writer's open a transaction (~40 ms of CPU here) and its close a checkpoint
@@ -69,6 +76,20 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     if applied or not _views_current(con, texts):
         create_views(con, texts)
     return applied
+
+
+# Scalar functions the migrations may call, for what SQL cannot do: 0018 rewrites delivery-log
+# keys with the code that builds them (punycode has no DuckDB function). Registered on the
+# migrating connection only, and removed after.
+_FUNCTIONS = ("migwatch_channel_key",)
+
+
+def _register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    # imported only when a migration is pending
+    from flows.subscribers import channel_key
+
+    con.create_function("migwatch_channel_key", channel_key, ["VARCHAR"], "VARCHAR",
+                        side_effects=False)
 
 
 def _view_texts() -> list[str]:
