@@ -121,17 +121,6 @@ def channel_key(key: str) -> str:
     return email_key(key.removeprefix("email:")) if key.startswith("email:") else key
 
 
-def mailbox_name(address: str) -> str:
-    """The name of a `[digest] recipients` subscriber: its address, with an internationalised
-    domain as punycode, so the log finds it under either spelling (ASCII addresses are their
-    own name, as before)."""
-    local, _, domain = address.rpartition("@")
-    try:
-        return f"{local}@{ascii_domain(domain)}"
-    except idna.IDNAError:
-        return address
-
-
 def sender_problem(sender: str) -> str | None:
     """Why `[digest] sender` (`address` or `Name <address>`) cannot go out by ordinary SMTP
     (it is the envelope sender as well as the From header), or None."""
@@ -258,7 +247,7 @@ def legacy(recipients: tuple[str, ...], fail: Callable[[str], Exception] | None 
            ) -> tuple[Subscriber, ...]:
     """`[digest] recipients`: each address is a daily email subscriber without filters, named by
     its address (so the log migrated from the foundation's `delivery` table still applies; an
-    internationalised domain as punycode: `mailbox_name`). An address spelt twice (another
+    internationalised domain as punycode: `ascii_address`). An address spelt twice (another
     case, Unicode and punycode) is one subscriber, the first spelling.
     An address no ordinary SMTP server can take raises `fail(message)` (by default a
     ConfigError naming `[digest] recipients`)."""
@@ -274,5 +263,5 @@ def legacy(recipients: tuple[str, ...], fail: Callable[[str], Exception] | None 
     unique: dict[str, Subscriber] = {}   # one per mailbox: an address spelt twice is one
     for addr in recipients:
         ch = Channel("email", addr)
-        unique.setdefault(ch.key, Subscriber(mailbox_name(addr), (ch,)))
+        unique.setdefault(ch.key, Subscriber(ascii_address(addr), (ch,)))
     return tuple(unique.values())

@@ -237,13 +237,11 @@ def _undated_order(urls: list[str]) -> list[str]:
     first as often as not (WordPress's own sitemaps do): new articles land in the highest.
     Taken in the order listed, `[fetch] max_sitemaps` then kept an outlet of 120 such
     sitemaps on its oldest 50, every run, and its new articles were never read."""
-    families: dict[str, list[tuple[tuple[int, ...], int, str]]] = {}
-    for k, url in enumerate(urls):
-        numbers = tuple(int(n) for n in _NUMBER.findall(url))
-        families.setdefault(_NUMBER.sub("#", url), []).append((numbers, k, url))
-    return [url for members in families.values()
-            for _numbers, _k, url in sorted(members, key=lambda m: (tuple(-n for n in m[0]),
-                                                                     m[1]))]
+    families: dict[str, list[str]] = {}
+    for url in urls:
+        families.setdefault(_NUMBER.sub("#", url), []).append(url)
+    return [url for members in families.values()   # sorted() is stable: ties as listed
+            for url in sorted(members, key=lambda u: [-int(n) for n in _NUMBER.findall(u)])]
 
 
 _SCHEME = re.compile(r"^https?:", re.I)   # as urlsplit reads it, and for a link it cannot
