@@ -18,10 +18,11 @@ is timed `--repeat` times through the real path, four ways:
   starts) serves the ingest deployment, a run of it is created through Prefect's API, and
   the time from the runner taking it (its Pending state: the run's own process, imports, the
   flow) to its Completed state is read from the run's states;
-- `migwatch run` by hand again while that `migwatch serve` runs, with PREFECT_API_URL set to
-  its Prefect server (as on a server where the service runs, or with a Prefect server of its
-  own): wall time as above, without starting a temporary API (Prefect's server package
-  takes 2.5-5 s to import, on the path of every run by hand that starts one);
+- `migwatch run` by hand again while that `migwatch serve` runs for the same warehouse, as
+  on a server where the service runs: PREFECT_API_URL still unset, the run finds serve's own
+  Prefect server through `<warehouse>.serve.json` and uses it instead of starting a
+  temporary API (Prefect's server package takes 2.5-5 s to import, on the path of every run
+  by hand that starts one): wall time as above;
 - `ingest_flow(...)` called in this process after a warm-up call (imports done, Prefect's
   API up): the flow run alone.
 
@@ -215,7 +216,7 @@ def cli_run(exe: Path, cfg: Path, db: Path, env: dict[str, str]) -> CliRun:
     end = next((_log_time(ln, day) for ln in logs.splitlines()
                 if "Flow run" in ln and "Finished in state" in ln), None)
     return CliRun(took, cpu, int(found.group(1)), begin - started_at if begin else None,
-                  end - begin if begin and end else None, proc.stdout)
+                  end - begin if begin and end else None, logs)
 
 
 def _stored(db: Path) -> int:
@@ -230,8 +231,8 @@ def served_runs(exe: Path, cfg: Path, db: Path, env: dict[str, str], outlets: li
                 repeat: int, home: Path) -> tuple[list[float], list[float]]:
     """Seconds from Pending to Completed of `repeat` no-op runs of the ingest deployment that
     `migwatch serve` serves (its own Prefect server, in `home`); then the wall seconds of
-    `repeat` no-op `migwatch run`s by hand on the same machine, which use that server's API
-    (PREFECT_API_URL) instead of starting a temporary one."""
+    `repeat` no-op `migwatch run`s by hand on the same machine, which find that server's API
+    (serve's state file beside the warehouse) instead of starting a temporary one."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -281,13 +282,14 @@ def served_runs(exe: Path, cfg: Path, db: Path, env: dict[str, str], outlets: li
                 if c.articles or new:
                     print(f"NOT A NO-OP:\n{log_path.read_text()[-3000:]}")
         by_hand: list[float] = []
-        api_env = {**env, "PREFECT_API_URL": found.group(1)}
         for i in range(repeat):
             reset(outlets)
-            hand = cli_run(exe, cfg, db, api_env)
+            hand = cli_run(exe, cfg, db, env)
             by_hand.append(hand.wall)
             print(line(f"no-op {i + 1}: run, served API", hand.wall, counts(outlets), hand.new)
-                  + "  (migwatch run, PREFECT_API_URL = serve's)", flush=True)
+                  + "  (migwatch run beside migwatch serve)", flush=True)
+            if f"migwatch serve running for this warehouse ({found.group(1)})" not in hand.output:
+                print(f"DID NOT USE SERVE'S PREFECT API:\n{hand.output[-3000:]}")
             if counts(outlets).articles or hand.new:
                 print(f"NOT A NO-OP:\n{hand.output}")
     finally:
@@ -388,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
               end="")
     if by_hand_api:
         median = statistics.median(by_hand_api)
-        print(f"; migwatch run beside a running Prefect API {median:.2f} s "
+        print(f"; migwatch run beside migwatch serve {median:.2f} s "
               f"({'under' if median < 5 else 'OVER'} the target)", end="")
     if flow_times:
         print(f"; ingest_flow() in-process {statistics.median(flow_times):.2f} s", end="")

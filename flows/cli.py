@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     load_rules(load_settings(args.config).topics_path)  # fail fast, before Prefect starts
     if (db := _writable_db(args)) is None:
         return EXIT_USAGE
-    api = EarlyAPI()   # boots on another core while the pipeline is imported
+    api = EarlyAPI(db)   # boots on another core while the pipeline is imported
     from flows.ingest import ingest_flow
 
     with api.serving():
@@ -121,7 +121,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     smtp_from_env()   # bad MIGWATCH_SMTP_* settings: exit 2 now, not a failed flow run
     from flows.prefect_api import EarlyAPI
 
-    api = EarlyAPI()
+    api = EarlyAPI(db)
     from flows.digest import digest_flow
 
     with api.serving():

@@ -176,36 +176,60 @@ class TemporaryAPI:
 
 
 class EarlyAPI:
-    """`EarlyAPI()` first thing (it starts a temporary API unless PREFECT_API_URL names one);
-    `with api.serving():` around the flow call: it waits for the server and points Prefect at
-    it, or stops it when Prefect's own settings (a profile, prefect.toml) name an API or forbid
-    temporary servers, and Prefect then behaves exactly as without this class."""
+    """`EarlyAPI(db)` first thing; `with api.serving():` around the flow call: it points
+    Prefect at an API and Prefect then behaves as if PREFECT_API_URL had been set, or, when
+    Prefect's own settings (a profile, prefect.toml) name an API or forbid temporary servers,
+    it changes nothing and Prefect behaves exactly as without this class.
 
-    def __init__(self) -> None:
-        self.server = None if os.environ.get("PREFECT_API_URL") else TemporaryAPI()
+    Which API, unless PREFECT_API_URL names one: that of a `migwatch serve` running for the
+    same warehouse `db`, when serve started it itself (flows.serve_state.own_local_api) and it
+    answers; else a temporary API, started here and now so that it boots while this process
+    imports the pipeline."""
+
+    def __init__(self, db: Path | None = None) -> None:
+        self.server: TemporaryAPI | None = None
+        self.served: str | None = None
+        if os.environ.get("PREFECT_API_URL"):
+            return
+        if db is not None:
+            from flows.serve_state import own_local_api
+
+            url = own_local_api(db)
+            if url and _answers(url):
+                self.served = url
+                return
+        self.server = TemporaryAPI()
 
     def ready(self) -> str | None:
-        """The API URL this process now uses if it is the early server's, else None."""
-        if self.server is None:
+        """The API URL this process now uses if this class chose it, else None."""
+        if self.server is None and self.served is None:
             return None
         from prefect.context import refresh_global_settings_context
         from prefect.settings import get_current_settings
 
         settings = get_current_settings()
-        if settings.api.url or not settings.server.ephemeral.enabled:
-            self.server.stop()
-            return None
-        _import_first_call_modules()   # while the server boots
-        try:
-            self.server.wait(float(settings.server.ephemeral.startup_timeout_seconds))
-        except RuntimeError as exc:   # e.g. its port was taken meanwhile: Prefect's own way
-            self.server.stop()
-            print(f"migwatch: {exc}; letting Prefect start its own", file=sys.stderr)
-            return None
-        os.environ["PREFECT_API_URL"] = self.server.url
-        os.environ["PREFECT_UI_URL"] = ""   # it serves no UI: no "View at" link to nowhere
+        if self.served is not None:
+            if settings.api.url:
+                return None
+            url = self.served
+        else:
+            assert self.server is not None
+            if settings.api.url or not settings.server.ephemeral.enabled:
+                self.server.stop()
+                return None
+            _import_first_call_modules()   # while the server boots
+            try:
+                self.server.wait(float(settings.server.ephemeral.startup_timeout_seconds))
+            except RuntimeError as exc:   # e.g. its port was taken meanwhile: Prefect's way
+                self.server.stop()
+                print(f"migwatch: {exc}; letting Prefect start its own", file=sys.stderr)
+                return None
+            url = self.server.url
+        os.environ["PREFECT_API_URL"] = url
+        if self.server is not None:   # it serves no UI: no "View at" link to nowhere
+            os.environ["PREFECT_UI_URL"] = ""
         refresh_global_settings_context()
-        return self.server.url
+        return url
 
     @contextmanager
     def serving(self) -> Iterator[str | None]:
@@ -213,10 +237,14 @@ class EarlyAPI:
         lasting server notice a crashed run, and this one ends with the run. (Prefect stops
         its heartbeat thread on whole seconds, which costs a short flow run up to 1 s.) Nor
         the client's API version check, a round trip before the flow run is created: the
-        server is this installation's own Prefect, started by this process."""
+        server is this installation's Prefect, started by this process. A run on serve's
+        server keeps both, as on any lasting server."""
         url = self.ready()
-        if url is None:
-            yield None
+        if url is None or self.server is None:
+            if url is not None:
+                print(f"migwatch: using the Prefect API of the migwatch serve running for "
+                      f"this warehouse ({url})", file=sys.stderr, flush=True)
+            yield url
             return
         from prefect.settings import (
             PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED,
@@ -227,6 +255,16 @@ class EarlyAPI:
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
                                          PREFECT_CLIENT_SERVER_VERSION_CHECK_ENABLED: False}):
             yield url
+
+
+def _answers(url: str) -> bool:
+    """The API at `url` answers its health check now (a serve whose server just died does
+    not: this run then starts its own)."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
 
 
 # Imported by Prefect only when a process makes its first flow call (fastapi's encoder

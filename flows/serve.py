@@ -12,7 +12,6 @@ and exits 0.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -30,6 +29,7 @@ from typing import IO, Any
 
 from flows.prefect_api import StartupCancelled, free_port, stop_process, wait_for_health
 from flows.procs import children, descendants
+from flows.serve_state import announced, served_api
 from flows.settings import ScheduleSettings, Settings
 
 INGEST_DEPLOYMENT, DIGEST_DEPLOYMENT = "ingest", "digest"
@@ -137,30 +137,6 @@ def local_prefect_server(startup_timeout: float = 120.0,
         stop_process(proc, 20)
 
 
-def state_path(db_path: Path) -> Path:
-    """Where a running serve says which Prefect API it uses, beside its warehouse: the
-    container's HEALTHCHECK runs in a process of its own, which cannot otherwise know the port
-    of the server serve started."""
-    return db_path.with_name(db_path.name + ".serve.json")
-
-
-@contextmanager
-def announced(db_path: Path, api_url: str) -> Iterator[None]:
-    """The state file for as long as the block runs (written whole, by rename)."""
-    path = state_path(db_path)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(json.dumps({"pid": os.getpid(), "api_url": api_url}), "utf-8")
-        tmp.replace(path)
-    except OSError as exc:   # a read-only directory: serve runs, the check cannot see it
-        print(f"migwatch serve: cannot write {path}: {exc.strerror}", file=sys.stderr)
-    try:
-        yield
-    finally:
-        with suppress(OSError):
-            path.unlink()
-
-
 def serve(settings: Settings, db_path: Path) -> int:
     """Block serving the deployments until SIGTERM or Ctrl-C; 0 on a stop, 1 when the Prefect
     server serve started itself has died (so that systemd or Docker restart serve: without
@@ -176,7 +152,8 @@ def serve(settings: Settings, db_path: Path) -> int:
             with announced(db_path, api):
                 clean, died = _serve(settings, db_path, stop)
         else:
-            with local_prefect_server(cancel=stop) as server, announced(db_path, server.url):
+            with local_prefect_server(cancel=stop) as server, \
+                    announced(db_path, server.url, own=True):
                 print(f"migwatch serve: no PREFECT_API_URL, started a Prefect server at "
                       f"{server.url}", flush=True)
                 os.environ["PREFECT_API_URL"] = server.url
@@ -293,25 +270,6 @@ def _serve(settings: Settings, db_path: Path, stop: threading.Event,
     return finished.wait(max(0.0, deadline - time.monotonic())), died
 
 
-def _served_api(db_path: Path) -> tuple[str | None, str | None]:
-    """(the API URL a running serve of this warehouse uses, or None; why there is none)."""
-    path = state_path(db_path)
-    try:
-        state = json.loads(path.read_text("utf-8"))
-        pid, url = int(state["pid"]), str(state["api_url"])
-    except FileNotFoundError:
-        return None, "no migwatch serve running for this warehouse"
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        return None, f"unreadable {path}: {exc}"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None, f"the migwatch serve of {path} (pid {pid}) is not running"
-    except PermissionError:
-        pass   # alive, another user's
-    return url, None
-
-
 def health(db_path: Path) -> tuple[str, int]:
     """The container HEALTHCHECK: the warehouse opens for reading (or does not exist yet) and
     the Prefect API answers: PREFECT_API_URL's, else that of the `migwatch serve` running for
@@ -335,7 +293,8 @@ def health(db_path: Path) -> tuple[str, int]:
         lines.append(f"warehouse {db_path}: not created yet (first ingest pending)")
     api = os.environ.get("PREFECT_API_URL")
     if not api:
-        api, why = _served_api(db_path)
+        served, why = served_api(db_path)
+        api = served.api_url if served else None
         if why:
             lines.append(f"Prefect API: none to check ({why}; PREFECT_API_URL not set)")
     if api:

@@ -117,3 +117,88 @@ def test_the_temporary_api_migrates_prefects_database_only_when_it_must(
     assert not start().migrates
     (tmp_path / "prefect.db").unlink()
     assert start().migrates   # the database was removed: created anew
+
+
+@pytest.mark.slow
+def test_migwatch_run_beside_serve_uses_the_prefect_server_serve_started(
+        demo_cfg: Path, db_path: Path, replica: ReplicaServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run typed by hand while serve runs for the same warehouse is recorded on serve's own
+    server (its own PREFECT_HOME here, to tell the two apart), and boots no server of its
+    own: no second server writing serve's Prefect database, no boot on the run's path."""
+    from flows.prefect_api import TemporaryAPI
+    from flows.serve_state import announced
+    from tests.conftest import migrated_prefect_home
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    with monkeypatch.context() as patch:   # "serve's" server: a database of its own
+        patch.setenv("PREFECT_HOME", str(migrated_prefect_home(tmp_path / "serve-home")))
+        server = TemporaryAPI()
+    try:
+        server.wait(180)
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        with announced(db_path, server.url, own=True):   # this process plays the serve
+            proc = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--config",
+                                   str(demo_cfg), "--db", str(db_path)], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "new articles from 6 of 6 outlets" in proc.stdout
+        assert f"using the Prefect API of the migwatch serve running for this warehouse " \
+               f"({server.url})" in proc.stderr
+        req = urllib.request.Request(f"{server.url}/flow_runs/filter", data=b"{}",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req) as resp:
+            runs = json.loads(resp.read())
+        assert [(r["flow_id"] is not None, r["state_type"]) for r in runs
+                if str(db_path) in json.dumps(r["parameters"])] == [(True, "COMPLETED")]
+    finally:
+        server.stop()
+    # Not on the server a run by hand starts for itself (the session's PREFECT_HOME).
+    con = sqlite3.connect(Path(os.environ["PREFECT_HOME"]) / "prefect.db")
+    mine = con.execute("SELECT count(*) FROM flow_run WHERE parameters LIKE ?",
+                       [f"%{db_path}%"]).fetchone()
+    con.close()
+    assert mine == (0,)
+
+
+def test_a_run_borrows_only_a_live_loopback_server_that_serve_started_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not an API serve was given (PREFECT_API_URL: maybe Prefect Cloud, with credentials
+    this shell lacks), nor one of a serve that is gone, nor one that does not answer: then
+    the run starts its temporary API, as without serve."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from flows.serve_state import announced, own_local_api, state_path
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    db = tmp_path / "w.duckdb"
+    assert own_local_api(db) is None
+    with ThreadingHTTPServer(("127.0.0.1", 0), Health) as srv:
+        Thread(target=srv.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{srv.server_address[1]}/api"
+        with announced(db, url, own=False):
+            assert own_local_api(db) is None
+        with announced(db, url.replace("127.0.0.1", "prefect.example"), own=True):
+            assert own_local_api(db) is None
+        with announced(db, url, own=True):
+            assert own_local_api(db) == url
+            api = EarlyAPI(db)
+            assert api.server is None and api.served == url   # nothing started
+            srv.shutdown()
+            api = EarlyAPI(db)      # serve's server died: the run starts its own
+            assert api.server is not None and api.served is None
+            api.server.stop()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    state_path(db).write_text(json.dumps({"pid": int(dead.stdout), "api_url": url,
+                                          "own": True}))
+    assert own_local_api(db) is None

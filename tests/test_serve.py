@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from flows.procs import children
-from flows.serve import announced, deployments, describe, health, schedules, state_path
+from flows.serve import deployments, describe, health, schedules
+from flows.serve_state import announced, state_path
 from flows.settings import ConfigError, ScheduleSettings, parse_settings
 from tests.conftest import ROOT, migrated_prefect_home
 from warehouse.db import connect
