@@ -8,9 +8,13 @@ or not (`hard`); `not_modified` answers a conditional GET.
 The per-URL `deadline` bounds every phase of an attempt: a client from make_client() sends
 through _DeadlineBackend, which gives each socket operation (connect, TLS handshake, send,
 each read of the status line, headers and body) at most the time the running fetch() has
-left. httpx's own timeouts apply to one read each, so a server dripping a byte a second would
-restart them for ever. No watchdog thread is needed and nothing is closed from outside: an
-operation cut short fails in the thread that made it, and httpcore drops that connection.
+left, and so does every host lookup (resolve_within). The addresses a hop's host was checked
+against (address_refusal) are the ones it connects to: a DNS answer that changes between the
+check and the connection (DNS rebinding) cannot lead a request to a refused address.
+httpx's own timeouts apply to one read each, so a server dripping a byte a second would
+restart them for ever. No watchdog thread watches the sockets and nothing is closed from
+outside: an operation cut short fails in the thread that made it, and httpcore drops that
+connection.
 """
 
 from __future__ import annotations
@@ -51,6 +55,58 @@ Validators = tuple[str | None, str | None]   # (ETag, Last-Modified)
 def resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in
             socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+
+
+class ResolveTimeout(Exception):
+    """A host lookup gave no answer within the time its fetch had left."""
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_within(host: str, port: int, seconds: float,
+                   resolver: Resolver = resolve) -> list[str]:
+    """`resolver(host, port)`, waited for at most `seconds`.
+
+    getaddrinfo has no timeout of its own (the system resolver's, often 5 s per server and
+    attempt, knows nothing of a fetch's deadline) and cannot be interrupted, so a lookup runs
+    in a daemon thread that is left to finish on its own if it outlasts the wait: a host
+    whose DNS hangs costs its fetch the time it had left, not the run. An IP literal needs
+    no lookup and no thread."""
+    if _is_ip_literal(host):
+        return resolver(host, port)
+    answer: list[list[str]] = []
+    failure: list[BaseException] = []
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            answer.append(resolver(host, port))
+        except BaseException as exc:   # handed to the waiting thread
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name=f"migwatch-dns-{host}", daemon=True).start()
+    if not done.wait(max(0.0, seconds)):
+        raise ResolveTimeout(f"no answer from DNS for {host!r} within {max(0.0, seconds):.3g}s")
+    if failure:
+        raise failure[0]
+    return answer[0]
+
+
+def _host_key(host: str, port: int) -> tuple[str, int]:
+    """A host as both urlsplit (Unicode, lower case) and httpcore (IDNA) spell it."""
+    host = host.strip("[]").lower()
+    try:
+        return host.encode("idna").decode("ascii"), port
+    except UnicodeError:
+        return host, port
 
 
 def url_invalid(url: str) -> str | None:
@@ -148,6 +204,17 @@ class _Watch:
         self.deadline = deadline
         self.phase = "waiting for a connection"
         self.cut = False        # the last socket operation was given less time than it asked
+        # (host, port) -> the addresses address_refusal checked: the ones connected to
+        self.pinned: dict[tuple[str, int], list[str]] = {}
+
+    def checked_resolver(self, resolver: Resolver) -> Resolver:
+        """`resolver` within the deadline, remembering what each host resolved to."""
+        def bounded(host: str, port: int) -> list[str]:
+            self.phase = "resolving the host"
+            addresses = resolve_within(host, port, self.deadline - time.monotonic(), resolver)
+            self.pinned[_host_key(host, port)] = addresses
+            return addresses
+        return bounded
 
     def timeout(self, asked: float | None, phase: str,
                 expired: type[httpcore.TimeoutException]) -> float:
@@ -219,10 +286,15 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         if (watch := _WATCH.get()) is None:
             return _DeadlineStream(self._backend.connect_tcp(host, port, timeout,
                                                              local_address, socket_options))
-        try:
-            addresses = resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(str(exc)) from exc
+        addresses = watch.pinned.get(_host_key(host, port))
+        if addresses is None:   # not checked: a private host the operator allowed
+            left = watch.timeout(timeout, "resolving the host", httpcore.ConnectTimeout)
+            try:
+                addresses = resolve_within(host, port, left)
+            except ResolveTimeout as exc:
+                raise httpcore.ConnectTimeout(str(exc)) from exc
+            except (OSError, UnicodeError) as exc:
+                raise httpcore.ConnectError(str(exc)) from exc
         error: Exception = httpcore.ConnectError(f"{host!r} has no address")
         for address in addresses:
             left = watch.timeout(timeout, "connecting", httpcore.ConnectTimeout)
@@ -343,8 +415,13 @@ def _attempt(client: httpx.Client, url: str, settings: FetchSettings, kind: str,
         if refusal := url_refusal(current):
             return FetchResult(url, "hard", final_url=current, reason=f"refused: {refusal}",
                                permanent=True), None
-        refusal = address_refusal(current, settings.allow_private_addresses,
-                                  settings.allowed_private_hosts, resolver)
+        try:
+            refusal = address_refusal(current, settings.allow_private_addresses,
+                                      settings.allowed_private_hosts,
+                                      watch.checked_resolver(resolver))
+        except ResolveTimeout:
+            return FetchResult(url, "soft", final_url=current,
+                               reason=watch.reason(settings)), None
         if refusal:   # what the host resolves to may change: not permanent
             return FetchResult(url, "hard", final_url=current, reason=f"refused: {refusal}"), None
         if deadline - time.monotonic() <= 0:
