@@ -1,6 +1,7 @@
 """What every outlet of one run shares while crawling: the politeness gate, the robots.txt
 cache, and what the warehouse remembers of earlier runs: the conditional-GET validators, the
-children of sitemap indexes and recent copies of robots.txt.
+children of sitemap indexes, when the sitemaps of large indexes were last asked and recent
+copies of robots.txt.
 
 A URL robots.txt keeps us from is not fetched: `polite_fetch` answers `skipped`, "disallowed
 by robots.txt". Disallowed by a rule of the site's, the answer is `permanent` (a lasting
@@ -32,6 +33,9 @@ class Crawl:
     robots: RobotsCache
     validators: dict[str, Validators] = field(default_factory=dict)
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)   # index -> sitemaps
+    dated: dict[str, int] = field(default_factory=dict)   # index -> how many of those dated
+    # Outlet -> its sitemap rotation memory (flows/stages/rotation.py), as the run started
+    rotation: dict[str, dict[str, tuple[str, datetime]]] = field(default_factory=dict)
     resolver: Resolver = resolve
     # Origin (as RobotsCache keys it) -> the 5xx its robots.txt answered this run: everything
     # there is disallowed for now, not by a rule. Set by the robots.txt getter, which

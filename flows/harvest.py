@@ -18,7 +18,8 @@ cost a 304.
 Nothing one document holds fails more than itself: a link that is no URL at all is dropped
 with one fetch-log row (`discover`), a charset that cannot read a document is passed over
 (flows/stages/charset.py). `[fetch] max_sitemaps` bounds the sitemaps asked per outlet and
-run, and `[fetch] outlet_budget` the outlet's time (`_Budget`): past it no request starts,
+run (an index's newest every run, its undated others in turn: flows/stages/rotation.py), and
+`[fetch] outlet_budget` the outlet's time (`_Budget`): past it no request starts,
 what was fetched is kept, the outlet has failed saying why, and no validators are kept, so
 the next run reads every feed in full and goes on where this one stopped.
 
@@ -44,13 +45,14 @@ import httpx
 
 from flows.crawl import Crawl, event, polite_fetch
 from flows.heap import refreeze
-from flows.settings import Settings, Source
+from flows.settings import FetchSettings, Settings, Source
 from flows.stages.dedup import canonical_url
 from flows.stages.discover import link_problem, parse_feed, parse_listing, parse_sitemap
 from flows.stages.fetch import decode
 from flows.stages.models import FeedItem, FeedState, FetchEvent, FetchResult, Harvest
 from flows.stages.polite import HostGate
-from flows.stages.redact import mask_text, mask_url, without_userinfo
+from flows.stages.redact import mask_text, mask_url, state_key, without_userinfo
+from flows.stages.rotation import Listed, Memory, head_size, listed_by, remember, to_ask
 
 if TYPE_CHECKING:   # imported when a page is built: trafilatura, langdetect (not on a no-op)
     from flows.stages.page import BuildSpec, Built, PageJob
@@ -74,6 +76,8 @@ class Discovery:
     # (kind, URL) of the feeds, sitemaps and listing pages not read: the outlet's budget ran
     # out (`_Budget`)
     not_read: list[tuple[str, str]] = field(default_factory=list)
+    # The sitemap rotation's memory after this run (`_read_sitemaps`); None: as it was
+    sitemap_memory: dict[str, tuple[str, datetime]] | None = None
 
 
 # A link too long to show whole in the fetch log or a message (links reach 65 KB): its start.
@@ -161,6 +165,7 @@ class _Read:
     error: str | None = None      # the masked fetch-log row's "URL: reason"
     items: tuple[FeedItem, ...] = ()
     children: tuple[str, ...] = ()
+    dated: int = 0                # how many of `children` (the first) had a <lastmod>
     state: FeedState | None = None
 
 
@@ -172,7 +177,8 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
     Several URLs of one kind (the feeds, the sitemaps an index lists, the listing pages)
     are read in parallel, within the run's politeness gate, and taken in the order given.
     At most `[fetch] max_sitemaps` sitemaps are asked (an index's children newest first,
-    `parse_sitemap`); the rest get one `skipped` row. A link that is no URL at all
+    `parse_sitemap`, and beyond the cap its undated ones in turn, `_read_sitemaps`); the
+    rest get one `skipped` row. A link that is no URL at all
     (`link_problem`) is dropped with one `hard` row. Once `budget` is spent (half of
     `[fetch] outlet_budget`) no more requests start: what is left is `Discovery.not_read`."""
     d = Discovery({}, [], 0, [], [])
@@ -197,18 +203,20 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             # changes without the index changing. Ask those it listed last time (each with
             # its own validators, so an unchanged one costs a 304).
             return _Read(kind, url, (*events, event(source.key, kind, res)),
-                         children=crawl.children.get(url, ()) if kind == "sitemap" else ())
+                         children=crawl.children.get(url, ()) if kind == "sitemap" else (),
+                         dated=crawl.dated.get(url, 0) if kind == "sitemap" else 0)
         if not res.ok:
             failed = event(source.key, kind, res)
             return _Read(kind, url, (*events, failed), error=f"{failed.url}: {failed.reason}")
         base = res.final_url or url
         children: tuple[str, ...] = ()
+        dated = 0
         if kind == "feed":
             parsed = parse_feed(res.body, base)
             items, error = parsed.items, parsed.error
         elif kind == "sitemap":
             sm = parse_sitemap(res.body, base, f.max_bytes, since)
-            items, error, children = sm.items, sm.error, sm.children
+            items, error, children, dated = sm.items, sm.error, sm.children, sm.dated
         else:
             items, error = parse_listing(decode(res.body, res.content_type), base,
                                          source.link_pattern or "."), None
@@ -217,8 +225,8 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             return _Read(kind, url, (*events, failed), error=f"{failed.url}: {failed.reason}")
         return _Read(kind, url, (*events, event(source.key, kind, res,
                                                 reason=f"{len(items)} links")),
-                     items=items, children=children,
-                     state=FeedState(res.url, res.etag, res.last_modified, children))
+                     items=items, children=children, dated=dated,
+                     state=FeedState(res.url, res.etag, res.last_modified, children, dated))
 
     def read_all(urls: list[str], kind: str) -> list[_Read]:
         """Read these URLs, in parallel when there are several, taken into `d` in order. As
@@ -269,21 +277,53 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
             d.listed_by.setdefault(canon, set()).add(r.url)
 
     read_all(list(source.feeds), "feed")
-    level, depth, asked = list(source.sitemaps), 0, 0
+    _read_sitemaps(d, source, f, crawl.rotation.get(source.key, {}), read_all, valid)
+    read_all(list(source.listings), "listing")
+    return d
+
+
+def _read_sitemaps(d: Discovery, source: Source, f: FetchSettings, memory: Memory,
+                   read_all: Callable[[list[str], str], list[_Read]],
+                   valid: Callable[[str, str, str], bool]) -> None:
+    """The outlet's sitemaps, and those their indexes list down to `[fetch] sitemap_depth`,
+    level by level, at most `[fetch] max_sitemaps` in all: an index's newest, then its
+    undated others in turn (flows/stages/rotation.py, with the outlet's `memory`); the rest
+    get one `skipped` row, and `d.sitemap_memory` what to remember."""
+    head = head_size(f.max_sitemaps)
+    level = [Listed(u) for u in source.sitemaps]
+    depth, asked = 0, 0
     seen: set[str] = set()
-    capped: list[str] = []
+    capped: list[Listed] = []
+    asked_by: list[tuple[str, str]] = []        # (index, sitemap) keys
+    lists: dict[str, set[str]] = {}             # sitemap read -> what it lists (keys)
+    known = {state_key(u) for u in source.sitemaps}
+    clean = True                                # every sitemap asked answered
     while level:
-        level = [u for u in dict.fromkeys(level) if u not in seen]
-        seen.update(level)
+        firsts: dict[str, Listed] = {}          # listed twice: as first listed
+        for e in level:
+            if e.url not in seen:
+                firsts.setdefault(e.url, e)
+        seen.update(firsts)
+        level = list(firsts.values())
         room = max(0, f.max_sitemaps - asked)
-        capped += level[room:]
-        level = level[:room]
-        reads = read_all(level, "sitemap")
+        last = {e.url: memory[k][1] for e in level if (k := state_key(e.url)) in memory}
+        chosen = to_ask(level, room, last)
+        taken = {e.url for e in chosen}
+        capped += [e for e in level if e.url not in taken]
+        reads = read_all([e.url for e in chosen], "sitemap")
         asked += sum(not r.unread for r in reads)
-        deeper: list[str] = []
-        for r in reads:
+        deeper: list[Listed] = []
+        for e, r in zip(chosen, reads, strict=True):
+            if e.index is not None and not r.unread:
+                asked_by.append((state_key(e.index), state_key(e.url)))
+            if r.unread or r.error:
+                clean = False
+                continue
+            lists[state_key(r.url)] = {state_key(c) for c in r.children}
+            known.update(lists[state_key(r.url)])
             if depth < f.sitemap_depth:
-                deeper += [c for c in r.children if valid(c, "sitemap", r.url)]
+                deeper += [c for c in listed_by(r.url, r.children, r.dated, head)
+                           if valid(c.url, "sitemap", r.url)]
             elif r.children:
                 d.events.append(FetchEvent(
                     source.key, "sitemap", mask_url(r.url), "skipped", reason=(
@@ -292,13 +332,21 @@ def discover(client: httpx.Client, source: Source, settings: Settings, crawl: Cr
         level, depth = deeper, depth + 1
     if capped:
         more = f", nor {len(capped) - 1} more sitemaps" if len(capped) > 1 else ""
+        waiting = sum(not e.pinned for e in capped)
+        turns = (f", then the others in turn: {waiting} of these in a later run"
+                 if waiting else "")
         d.events.append(FetchEvent(
-            source.key, "sitemap", shown_url(capped[0]), "skipped", reason=(
+            source.key, "sitemap", shown_url(capped[0].url), "skipped", reason=(
                 f"not read this run{more}: [fetch] max_sitemaps = {f.max_sitemaps} "
-                "sitemaps were asked (an index's newest first)"),
+                f"sitemaps were asked (an index's newest first{turns})"),
             at=datetime.now(UTC)))
-    read_all(list(source.listings), "listing")
-    return d
+    # Remembered only while an index does not fit: one that does is asked whole every run,
+    # and a failed or unread sitemap leaves what it lists unknown (kept as it was).
+    if capped:
+        after = remember(memory, asked_by, lists, known if clean else None, datetime.now(UTC))
+    else:
+        after = {} if clean else dict(memory)
+    d.sitemap_memory = None if after == memory else after
 
 
 class Pending(Protocol):
@@ -529,7 +577,9 @@ def harvest_source(client: httpx.Client, source: Source, settings: Settings,
                    pages_fetched=sum(1 for p in pages if p.built),
                    pages_failed=failed, error=error,
                    feed_states=() if retry or over else tuple(s for s in d.states
-                                                              if s.url not in unread))
+                                                              if s.url not in unread),
+                   sitemap_memory=None if d.sitemap_memory is None else tuple(
+                       (url, index, at) for url, (index, at) in d.sitemap_memory.items()))
 
 
 _KINDS = {"feed": "feed", "sitemap": "sitemap", "listing": "listing page"}

@@ -94,20 +94,24 @@ def crawl_for(run_id: str, settings: Settings, db_path: Path) -> Crawl:
 
 def _open_crawl(settings: Settings, db_path: Path) -> Crawl:
     """A run's crawl state, read from the warehouse once for every outlet: validators and
-    sitemap children of their discovery URLs, and robots.txt copies young enough to use.
+    sitemap children of their discovery URLs, the sitemap rotation's memory, and robots.txt
+    copies young enough to use.
     One read rather than one per outlet: opening DuckDB costs ~20 ms of CPU, about as much
     as an outlet whose feeds answer 304 needs for everything else, and the harvest then
     opens the warehouse only for an outlet that announced links."""
     sources = settings.sources
     with _writer(db_path) as con:
-        validators, children = feed_state.load_crawl_state(
+        validators, children, dated = feed_state.load_crawl_state(
             con, [u for s in sources for u in (*s.feeds, *s.sitemaps, *s.listings)],
             [u for s in sources for u in s.sitemaps], settings.fetch.sitemap_depth)
+        rotation = feed_state.load_rotation(con, [s.key for s in sources])
         robots = (feed_state.load_robots(con, settings.fetch.robots_max_age_hours)
                   if settings.fetch.respect_robots else [])
     crawl = Crawl.for_settings(settings.fetch, robots=robots)
     crawl.validators.update(validators)
     crawl.children.update(children)
+    crawl.dated.update(dated)
+    crawl.rotation.update(rotation)
     return crawl
 
 
@@ -179,6 +183,7 @@ def store_harvests(db_path: Path, results: list[Harvest], run_id: str, settings:
         # re-read of the feed next run, never a missed article.
         for result in results:
             feed_state.save(con, result.source, result.feed_states)
+            feed_state.save_rotation(con, result.source, result.sitemap_memory)
         # The last store of a run comes after every harvest: all are remembered.
         feed_state.save_robots(con, _new_robots(run_id))
         return summaries

@@ -156,9 +156,11 @@ class SitemapParse:
     items: tuple[FeedItem, ...] = ()
     # Sitemaps listed by a sitemap index: the newest by their <lastmod> first, then the
     # undated ones, numbered archives highest first (`_undated_order`): the order
-    # `[fetch] max_sitemaps` takes them in.
+    # `[fetch] max_sitemaps` takes them in (flows/stages/rotation.py: the undated beyond
+    # their first few take turns).
     children: tuple[str, ...] = ()
     error: str | None = None
+    dated: int = 0     # how many of `children` (the first) had a <lastmod>
 
 
 def _local(tag: str) -> str:
@@ -210,7 +212,8 @@ def parse_sitemap(body: bytes, sitemap_url: str, max_bytes: int = 50_000_000,
         if since and when and when < since:
             continue
         items.append(FeedItem(url=loc, title=fields.get("title"), published_at=when))
-    return SitemapParse(tuple(items), tuple(_newest_first(children)))
+    return SitemapParse(tuple(items), tuple(_newest_first(children)),
+                        dated=sum(when is not None for when, _url in children))
 
 
 _NUMBER = re.compile(r"\d+")

@@ -128,6 +128,9 @@ class Harvest:
     pages_failed: int = 0
     error: str | None = None
     feed_states: tuple[FeedState, ...] = ()   # validators to keep when the batch is stored
+    # The outlet's sitemap rotation memory after this run (flows/stages/rotation.py): rows
+    # (sitemap, the index that listed it, when last asked), URLs as `state_key`; None: as was
+    sitemap_memory: tuple[tuple[str, str, datetime], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -138,3 +141,4 @@ class FeedState:
     etag: str | None = None
     last_modified: str | None = None
     children: tuple[str, ...] = ()     # a sitemap index: the sitemaps it listed
+    dated: int = 0                     # ... of which the first `dated` had a <lastmod>

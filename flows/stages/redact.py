@@ -20,6 +20,7 @@ form of alerts/chat.py `redact`: scheme://host only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Iterable
@@ -85,6 +86,18 @@ def mask_url(url: str) -> str:
     if "=" in fragment:        # `#access_token=...` (OAuth implicit flow) and the like
         fragment = _mask_params(fragment)
     return f"{scheme}{netloc}{path}{question}{query}{hash_}{fragment}"
+
+
+def state_key(url: str) -> str:
+    """What the warehouse stores for a URL it remembers something of (validators, an index's
+    sitemaps, when a sitemap was asked: warehouse/feed_state.py): the URL itself, or for one
+    with secrets the masked URL and a hash of the real one (a space never occurs in a URL, so
+    no key of one kind is a key of the other). Here, not in the warehouse, because the
+    harvest looks its sitemaps up in that memory by the same keys."""
+    masked = mask_url(url)
+    if masked == url:
+        return url
+    return f"{masked} sha256:{hashlib.sha256(url.encode()).hexdigest()[:32]}"
 
 
 def has_secrets(url: str) -> bool:
