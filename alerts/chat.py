@@ -62,6 +62,9 @@ def _item_line(item: DigestItem, room: int) -> str:
     (never the link or an escape cut in half)."""
     rest = (f"({md_url(item.url)}) — {md_text(item.outlet)}, {md_text(item.date)}, "
             f"{item.lang}")
+    if item.also_in:
+        rest += " (also in " + ", ".join(f"[{md_text(v.language)}]({md_url(v.url)})"
+                                         for v in item.also_in) + ")"
     if item.also_reported_by:
         rest += f" (also {md_text(', '.join(item.also_reported_by))})"
     title = md_text(item.title)
@@ -142,7 +145,9 @@ def payload(digest: Digest, digest_id: str, key: str | None = None) -> dict[str,
             {"id": i.article_id, "title": i.title, "url": i.url, "outlet": i.outlet,
              "source": i.source, "published_at": iso(i.published_at), "lang": i.lang,
              "snippet": i.snippet, "evidence": list(i.evidence), "topics": list(i.topics),
-             "also_reported_by": list(i.also_reported_by)} for i in s.items]}
+             "also_reported_by": list(i.also_reported_by),
+             "also_in": [{"lang": v.lang, "language": v.language, "url": v.url,
+                          "outlet": v.outlet} for v in i.also_in]} for i in s.items]}
             for s in digest.sections],
     }
 

@@ -73,6 +73,19 @@ def local(moment: datetime, tz: tzinfo) -> datetime:
 
 
 @dataclass(frozen=True)
+class OtherVersion:
+    """The story in another language: the first report in it (its link and outlet)."""
+
+    lang: str
+    url: str
+    outlet: str
+
+    @property
+    def language(self) -> str:
+        return LANG_NAMES.get(self.lang, self.lang)
+
+
+@dataclass(frozen=True)
 class DigestItem:
     article_id: int
     title: str
@@ -88,6 +101,7 @@ class DigestItem:
     highlighted: tuple[tuple[str, bool], ...] = ()   # snippet as (text, is_evidence) segments
     topic_labels: tuple[str, ...] = ()
     tz: tzinfo = UTC                                 # the zone its date is shown in
+    also_in: tuple[OtherVersion, ...] = ()           # the story in other languages
 
     @property
     def language(self) -> str:
@@ -278,7 +292,9 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
                  tz: str | tzinfo | None = None, chart_tz: str | tzinfo | None = None
                  ) -> Digest:
     """rows: one per (article, topic), with keys id, title, url, source, published_at, lang,
-    text, topic, score, evidence, also (sources of its copies). `tz`: the zone dates are
+    text, topic, score, evidence, also (sources of its copies), and optionally versions (the
+    story's first report in each of its languages: lang, url, source; the row's own
+    language is left out of "also in"). `tz`: the zone dates are
     shown in (an IANA name; default UTC); `chart_tz`: the zone whose days `daily` counts
     (default UTC, as warehouse/sql/digest_daily.sql counts them)."""
     shown_tz, counted_tz = zone(tz), zone(chart_tz)
@@ -310,7 +326,9 @@ def build_digest(recipient: str, rows: Iterable[Mapping], labels: Mapping[str, s
                 topics=tuple(topics[aid]), evidence=tuple(row["evidence"] or ())[:5],
                 also_reported_by=tuple(outlets.get(s, s) for s in (row["also"] or ())),
                 highlighted=marked, topic_labels=tuple(labels.get(t, t) for t in topics[aid]),
-                tz=shown_tz))
+                tz=shown_tz, also_in=tuple(
+                    OtherVersion(v["lang"], v["url"], outlets.get(v["source"], v["source"]))
+                    for v in row.get("versions") or () if v["lang"] != row["lang"])))
         sections.append(Section(topic, labels.get(topic, topic), tuple(items),
                                 len(newest) - len(kept)))
     chart = tuple(ChartRow(s.topic, s.label, tuple((daily or {}).get(s.topic, (0,) * 14)))

@@ -14,6 +14,11 @@ released attempt is not a delivery and never moves the window. A channel never d
 (a new subscriber or channel, or one refused every time so far) looks back `window_days`
 from its first attempt (from now, when it has none), so a refused first digest loses
 nothing either.
+
+A story published in several languages (warehouse/sql/digest_candidates.sql `versions`) is
+one item. It matches a language filter when one of its versions is in one of the
+subscriber's languages, and a subscriber who reads none of its first report's language is
+shown the version in theirs (`in_version`), the others named beside it ("also in").
 """
 
 from __future__ import annotations
@@ -52,6 +57,30 @@ def arrived(row: Mapping, outlets: Iterable[str]) -> datetime | None:
     return min(times, default=None)
 
 
+def version_for(row: Mapping, languages: Iterable[str]) -> Mapping | None:
+    """The version of a story to show a subscriber who reads `languages` (empty: any): None
+    when the first report (the row as it is) will do, or when the story has no version in
+    any of them; else its version in the first of their languages it has."""
+    wanted = list(languages)
+    if not wanted or row["lang"] in wanted:
+        return None
+    by_lang = {v["lang"]: v for v in row.get("versions") or ()}
+    return next((by_lang[lang] for lang in wanted if lang in by_lang), None)
+
+
+def in_version(row: Mapping, version: Mapping) -> dict:
+    """The candidate row shown as one of its versions: that version's headline, link, outlet,
+    dates and language (and text, read for `first_id`); the same story (`id`), topics and
+    members. Its `also` names the outlets carrying it but the shown one and those of its
+    other versions, as digest_candidates.sql does for the first report."""
+    others = {v["source"] for v in row.get("versions") or () if v["lang"] != version["lang"]}
+    also = sorted({m["source"] for m in row["members"]} - {version["source"]} - others)
+    return {**row, "first_id": version["id"], "title": version["title"],
+            "url": version["url"], "source": version["source"],
+            "published_at": version["published_at"], "fetched_at": version["fetched_at"],
+            "lang": version["lang"], "also": also or None}
+
+
 class Candidates:
     """The run's candidate rows indexed by topic, the most recently reported stories first, so
     that each channel reads only its topics and stops at the start of its window."""
@@ -69,7 +98,9 @@ def select_rows(rows: Iterable[Mapping] | Candidates, subscriber: Subscriber,
     """Rows (one per story and topic) matching the filters, not in `delivered` (the lead ids
     logged for this subscriber channel), and new to the subscriber since `since`: stored
     since then or, for an outlet filter, carried by one of its outlets since then (a story
-    matches an outlet filter when the outlet published the original or a copy)."""
+    matches an outlet filter when the outlet published the original or a copy). A row is
+    returned as it is, or, for a subscriber who reads none of its first report's language,
+    as its version in theirs (`in_version`: a new row)."""
     index = rows if isinstance(rows, Candidates) else Candidates(rows)
     langs = set(subscriber.languages)
     topics = subscriber.topics or tuple(index.by_topic)
@@ -81,7 +112,10 @@ def select_rows(rows: Iterable[Mapping] | Candidates, subscriber: Subscriber,
             if row["id"] in delivered or row["score"] < subscriber.min_score:
                 continue
             if langs and row["lang"] not in langs:
-                continue
+                version = version_for(row, subscriber.languages)
+                if version is None:
+                    continue
+                row = in_version(row, version)
             when = arrived(row, subscriber.outlets)
             if when is not None and when >= since:
                 out.append(row)
@@ -92,11 +126,13 @@ def chart_counts(rows: Iterable[Mapping], subscriber: Subscriber, today: date
                  ) -> dict[str, tuple[int, ...]]:
     """Stories per topic and day over the 14 days up to `today`, oldest first, counting only
     what the subscriber's language, outlet and score filters select. `rows` are grouped counts
-    (warehouse/sql/digest_daily.sql: topic, day, lang, score, outlets, n)."""
+    (warehouse/sql/digest_daily.sql: topic, day, lang, score, outlets, langs, n); a story in
+    several languages counts for a subscriber who reads one of them (`langs`)."""
     langs, outlets = set(subscriber.languages), set(subscriber.outlets)
     out: dict[str, list[int]] = {}
     for row in rows:
-        if langs and row["lang"] not in langs:
+        if langs and row["lang"] not in langs and not langs.intersection(
+                row.get("langs") or ()):
             continue
         if outlets and not outlets.intersection(row["outlets"]):
             continue

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -161,8 +161,10 @@ def _read_texts(con: duckdb.DuckDBPyConnection, snap: _Snapshot,
     if not ids:
         return
     texts = dict(con.execute(sql("digest_texts"), {"ids": ids}).fetchall())
-    for row in snap.found:
-        if row["first_id"] in texts:
+    # and the rows a channel selected as another language version (alerts/select.py
+    # in_version), which are its own
+    for row in [*snap.found, *(r for picked in chosen.values() for r in picked)]:
+        if row["first_id"] in texts and isinstance(row, MutableMapping):
             row["text"] = texts[row["first_id"]]
 
 

@@ -168,7 +168,7 @@ def test_a_log_written_under_the_unicode_spelling_still_counts(tmp_path: Path, d
         con.execute("UPDATE digest SET recipient = ?, channel = ? WHERE channel LIKE 'email:%'",
                     [old_name, old_key])
         con.execute("INSERT INTO operator_channel VALUES ('email:ops@пример.рф', now())")
-        con.execute("DELETE FROM schema_migration WHERE version >= 18")
+        con.execute("DELETE FROM schema_migration WHERE version = 18")   # 0018 alone pending
     fill(db_path, settings, [LATER])
     sink2, counts2 = _send(db_path, _spelt(tmp_path, then, legacy),
                            now=datetime.now(UTC) + timedelta(days=1), only=name)

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.stages.extract import extract
+from flows.stages.article import build_article
+from flows.stages.extract import MAX_ALTERNATES, extract
 from tests.conftest import SHARED_DATA
 
 BODY = "<p>" + " ".join(["Tajik migrant workers renewed their patents in Moscow."] * 8) + "</p>"
@@ -85,3 +86,66 @@ def test_no_real_page_that_states_a_time_is_stored_at_midnight() -> None:
         if (ex.published_at.hour, ex.published_at.minute, ex.published_at.second) == (0, 0, 0):
             at_midnight.append(path.name)
     assert checked >= 50 and at_midnight == [], (checked, at_midnight)
+
+
+# --- declared language versions (<link rel="alternate" hreflang>) ---------------------------
+
+def test_a_page_declares_its_versions_in_other_languages_as_absolute_urls() -> None:
+    """Absolute, relative (to the page's URL), entity-encoded, unquoted and odd-cased hrefs;
+    the page itself, x-default and a URL given twice are left out, in the order declared."""
+    page = _page(
+        '<link rel="alternate" hreflang="ru" href="https://asiaplustj.info/ru/news/1" />'
+        '<link rel="alternate" hreflang="en" href="https://www.asiaplustj.info/en/news/1/" />'
+        "<LINK REL='Alternate' HrefLang='tg' HREF='/tj/news/1?a=1&amp;b=2'>"
+        '<link hrefLang="uz_UZ" rel=alternate href=../uz/1>'
+        '<link rel="alternate" hreflang="x-default" href="https://asiaplustj.info/" />'
+        '<link rel="alternate" hreflang="ru-RU" href="https://asiaplustj.info/ru/news/1" />')
+    found = extract("https://asiaplustj.info/en/news/1?utm_source=rss", page)
+    assert found is not None
+    assert found.alternates == (
+        ("ru", "https://asiaplustj.info/ru/news/1"),
+        ("tg", "https://asiaplustj.info/tj/news/1?a=1&b=2"),
+        ("uz-uz", "https://asiaplustj.info/en/uz/1"))
+    assert found.canonical_url is None     # x-default is no canonical URL of the page
+
+
+def test_junk_declarations_are_dropped_and_hundreds_are_capped() -> None:
+    junk = ('<link rel="alternate" hreflang="de">'                          # no href
+            '<link rel="alternate" hreflang="fr" href="">'
+            '<link rel="alternate" hreflang="es" href="javascript:alert(1)">'
+            '<link rel="alternate" hreflang="it" href="http://[oops/x">'     # no valid URL
+            '<link rel="alternate" hreflang="pt" href="http://e.org:99999/x">'
+            '<link rel="alternate" hreflang="nl" href="http:///nohost">'
+            '<link rel="alternate" hreflang="12" href="https://e.org/12">'  # no language
+            '<link rel="alternate" hreflang="" href="https://e.org/empty">'
+            f'<link rel="alternate" hreflang="pl" href="https://e.org/{"x" * 3000}">'
+            '<link rel="stylesheet" hreflang="cs" href="https://e.org/style.css">'
+            '<link rel="alternate" type="application/rss+xml" href="https://e.org/rss">')
+    found = extract("https://e.org/a", _page(junk))
+    assert found is not None and found.alternates == ()
+    many = "".join(f'<link rel="alternate" hreflang="en" href="/v/{k}">' for k in range(500))
+    found = extract("https://e.org/a", _page(junk + many))
+    assert found is not None and len(found.alternates) == MAX_ALTERNATES
+    assert found.alternates[0] == ("en", "https://e.org/v/0")
+    in_body = ("<html><head><title>Patents</title></head><body><article><h1>Patents</h1>"
+               '<link rel="alternate" hreflang="ru" href="/ru/1">' + BODY + "</article></body>"
+               "</html>")
+    found = extract("https://e.org/a", in_body)
+    assert found is not None and found.alternates == ()
+
+
+def test_the_declared_canonical_is_the_page_itself_and_versions_are_stored_canonical() -> None:
+    """A page's rel=canonical is its own URL (left out of its versions, even when the page was
+    fetched under another); build_article keeps the versions' canonical URLs."""
+    page = _page(
+        '<link rel="canonical" href="https://asiaplustj.info/ru/news/1" />'
+        '<link rel="alternate" hreflang="x-default" href="https://asiaplustj.info/ru/news/1">'
+        '<link rel="alternate" hreflang="ru" href="https://asiaplustj.info/ru/news/1" />'
+        '<link rel="alternate" hreflang="en" href="http://www.asiaplustj.info/en/news/1?fbclid=x#top">')
+    found = extract("https://asiaplustj.info/ru/news/1/amp", page)
+    assert found is not None
+    assert found.canonical_url == "https://asiaplustj.info/ru/news/1"
+    assert found.alternates == (
+        ("en", "http://www.asiaplustj.info/en/news/1?fbclid=x#top"),)
+    art = build_article("asiaplus_ru", "https://asiaplustj.info/ru/news/1/amp", found)
+    assert art.alternates == (("en", "https://asiaplustj.info/en/news/1"),)

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = {
     "articles": ["id", "source", "url", "canonical_url", "title", "author", "published_at",
                  "fetched_at", "lang", "lang_confidence", "text", "n_words", "is_seed",
-                 "duplicate_of", "similarity", "run_id", "cluster_id", "is_lead"],
+                 "duplicate_of", "similarity", "run_id", "cluster_id", "is_lead",
+                 "translation_of"],
     "article_topics": ["article_id", "topic", "label", "score", "evidence"],
     "runs": ["run_id", "flow", "started_at", "finished_at", "status", "summary"],
     "fetches": ["run_id", "source", "kind", "url", "outcome", "http_status", "reason", "n_bytes",
@@ -32,7 +33,7 @@ CONTRACT = {
                 "sentence", "source", "published_at", "lang", "is_seed", "duplicate_of"],
     "topic_daily": ["day", "topic", "lang", "source", "articles"],
     "clusters": ["cluster_id", "first_id", "first_title", "first_source", "first_url",
-                 "first_published", "size", "outlets", "last_seen"],
+                 "first_published", "size", "outlets", "last_seen", "langs"],
     "outlet_runs": ["run_id", "source", "logged_at", "ok", "requests", "ok_requests",
                     "not_modified", "soft", "hard", "skipped", "bytes", "new_articles", "error"],
     "failing_outlets": ["source", "name", "consecutive_failures", "failing_after",

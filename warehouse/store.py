@@ -26,11 +26,12 @@ from flows.stages.topics import RuleTerms, TopicRules, rule_rows
 from warehouse.bands import insert_band_rows
 from warehouse.copies import CopyFinder
 from warehouse.db import insert_many, int_list, opened, scanned, sql, transaction
+from warehouse.translations import insert_alternates, story_leads
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 DOC_COLUMNS = ("id", "source", "url", "canonical_url", "title", "author", "published_at",
                "fetched_at", "lang", "lang_confidence", "text", "text_hash", "n_words",
-               "is_seed", "duplicate_of", "similarity", "run_id")
+               "is_seed", "duplicate_of", "similarity", "run_id", "translation_of")
 FIGURE_COLUMNS = ("doc_id", "seq", "value", "value_high", "unit", "counted", "year", "raw",
                   "sentence")
 ALIAS_COLUMNS = ("canonical_url", "doc_id")
@@ -43,6 +44,7 @@ class StoredArticle:
     id: int
     duplicate_of: int | None
     similarity: float | None
+    translation_of: int | None = None   # the story's lead, for a translation (and its copies)
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,8 @@ def _stored_ids(con: duckdb.DuckDBPyConnection, canonical: list[str]) -> dict[st
 def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
                     run_id: str | None, threshold: float, shingle_size: int,
                     window_days: int | None = None) -> list[StoredArticle | None]:
-    """Insert a batch of articles in order, each with its bands and figures; None for an
+    """Insert a batch of articles in order, each with its bands, figures and declared language
+    versions (translations: warehouse/translations.py); None for an
     article whose canonical URL is already stored (or earlier in the batch), as a document's
     own or as an alias (url_alias). Call inside a transaction; tag afterwards with
     `apply_topics`. `window_days`: see DedupSettings.window_days.
@@ -272,17 +275,24 @@ def insert_articles(con: duckdb.DuckDBPyConnection, batch: Sequence[Article],
     # between the two would otherwise start its successor's window after an article it never
     # saw (digests take what was stored since the last one delivered).
     stored_at = now()
+    copies: list[tuple[int | None, float | None]] = []
     for i, (art, doc_id) in enumerate(pairs):
-        fetched_at = art.fetched_at or stored_at
         original, similarity = finder.original(i)
         finder.added(i, doc_id, original if original is not None else doc_id,
-                     art.published_at or fetched_at)
+                     art.published_at or art.fetched_at or stored_at)
+        copies.append((original, similarity))
+    # copies first: a near-copy's story is its copy cluster's (warehouse/translations.py)
+    leads = story_leads(con, fresh, ids, [original for original, _ in copies])
+    for (art, doc_id), (original, similarity), lead in zip(pairs, copies, leads, strict=True):
         rows.append((doc_id, art.source, art.url, art.canonical_url, art.title, art.author,
-                     art.published_at, fetched_at, art.lang, art.lang_confidence, art.text,
-                     art.text_hash, art.n_words, art.is_seed, original, similarity, run_id))
-        stored[art.canonical_url] = StoredArticle(doc_id, original, similarity)
+                     art.published_at, art.fetched_at or stored_at, art.lang,
+                     art.lang_confidence, art.text, art.text_hash, art.n_words, art.is_seed,
+                     original, similarity, run_id, lead))
+        stored[art.canonical_url] = StoredArticle(doc_id, original, similarity, lead)
     with scanned(con, "doc_batch", DOC_COLUMNS, rows):
         con.execute(sql("insert_docs"))
+    insert_alternates(con, [(doc_id, lang, url) for art, doc_id in pairs
+                            for lang, url in art.alternates])
     insert_band_rows(con, [(key, doc_id) for i, doc_id in enumerate(ids)
                            for key in finder.keys[i]])
     for art, doc_id in pairs:

@@ -58,6 +58,22 @@ def _date_only(when: datetime) -> bool:
     return when.utcoffset() == timedelta(0) and when.timetz().replace(tzinfo=None) == time(0)
 
 
+def alternate_keys(found: tuple[tuple[str, str], ...], *own: str
+                   ) -> tuple[tuple[str, str], ...]:
+    """A page's declared language versions as canonical URLs (the form documents are stored
+    and looked up by), without the article's own URLs (`own`: its canonical URL, which may
+    differ from the page's URL the extractor compared — an AMP page, a declared canonical —
+    and its feed link's), nor a URL twice."""
+    out: list[tuple[str, str]] = []
+    seen = set(own)
+    for lang, url in found:
+        key = dedup.canonical_url(url)
+        if key not in seen:
+            seen.add(key)
+            out.append((lang, key))
+    return tuple(out)
+
+
 def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | None = None,
                   hint: str | None = None, shingle_size: int = 4, is_seed: bool = False,
                   canonical: str | None = None, raw_html: RawHtml | None = None,
@@ -68,8 +84,9 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
     title = extracted.title or (item.title if item else None)
     title = unicodedata.normalize("NFC", title) if title else None
     lang, confidence = language_of(title, text, hint)
+    canonical = canonical or dedup.canonical_url(url)
     return Article(
-        source=source, url=url, canonical_url=canonical or dedup.canonical_url(url),
+        source=source, url=url, canonical_url=canonical,
         title=title, author=extracted.author,
         published_at=publication_time(extracted, item),
         text=text, lang=lang, lang_confidence=confidence,
@@ -77,7 +94,9 @@ def build_article(source: str, url: str, extracted: Extracted, item: FeedItem | 
         bands=dedup.text_bands(normalised, shingle_size),
         is_seed=is_seed, raw_html=raw_html,   # fetched_at: stamped by the writer
         figures=figures_of(title, text),
-        topic_hits=matcher(topics).hits(title, text) if topics else None)
+        topic_hits=matcher(topics).hits(title, text) if topics else None,
+        alternates=alternate_keys(extracted.alternates, canonical,
+                                   dedup.canonical_url(url)))
 
 
 def seed_article(path: Path, shingle_size: int = 4) -> Article:

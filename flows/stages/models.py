@@ -59,6 +59,9 @@ class Extracted:
     text: str
     canonical_url: str | None = None
     guessed_at: datetime | None = None
+    # The page's declared language versions, (language tag, absolute URL): its <link
+    # rel="alternate" hreflang> but the page itself and x-default (extract.alternates).
+    alternates: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,10 @@ class Article:
     # The topic rules' phrases (flows/stages/topic_match.py), found where the article is
     # built; None = not looked for (the writer does it).
     topic_hits: tuple[tuple[str, str, str, str], ...] | None = field(repr=False, default=None)
+    # The versions of this article in other languages its page declares, (language tag,
+    # canonical URL), its own canonical URL left out: how translations of one story are
+    # recognised (warehouse/translations.py).
+    alternates: tuple[tuple[str, str], ...] = field(repr=False, default=())
 
 
 @dataclass(frozen=True)

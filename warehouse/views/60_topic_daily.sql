@@ -1,5 +1,7 @@
--- topic_daily: stories per day, topic, language and outlet; each copy cluster counted once,
--- as its lead (articles.is_lead: the original, or the first copy of a seed; seeds left out).
+-- topic_daily: stories per day, topic, language and outlet; each story (a copy cluster with
+-- its versions in other languages) counted once, as its lead (articles.is_lead: the original,
+-- or the first copy of a seed; seeds left out): a story in Russian and English counts once,
+-- in the language of its lead.
 --   day      DATE       publication date in UTC (the storage date when the page states
 --                       none), the same whatever the reading session's TimeZone
 --   topic    VARCHAR    topic key

@@ -1,14 +1,17 @@
--- clusters: one row per copy cluster (an original and every copy of it; a lone article is a
--- cluster of one).
---   cluster_id     BIGINT     id of the original: the copy stored first (articles.cluster_id)
+-- clusters: one row per story: an original, every copy of it, and its versions in other
+-- languages with their copies (articles.translation_of); a lone article is a cluster of one.
+--   cluster_id     BIGINT     id of the original: the copy stored first (articles.cluster_id;
+--                            for a story in several languages, the version stored first)
 --   first_id       BIGINT     id of the member published first (the story's first report)
 --   first_title    VARCHAR    its headline
 --   first_source   VARCHAR    its outlet (or 'seed')
 --   first_url      VARCHAR
 --   first_published TIMESTAMPTZ its publication time
---   size           BIGINT     documents in the cluster (original included)
+--   size           BIGINT     documents in the cluster (original and translations included)
 --   outlets        VARCHAR[]  distinct outlets carrying it, alphabetically (seeds left out)
 --   last_seen      TIMESTAMPTZ when the latest copy was stored
+--   langs          VARCHAR[]  distinct languages of its articles, alphabetically (seeds left
+--                            out): more than one for a story published in several languages
 -- The original is whichever copy was stored first, and outlets are read in a fixed order
 -- within a run, so the first report is chosen by publication time (members without one by
 -- when they were stored, after every dated member; ties by id). Aggregated per cluster first,
@@ -16,17 +19,19 @@
 -- every document to its original before grouping.
 CREATE OR REPLACE VIEW clusters AS
 WITH members AS (
-    SELECT coalesce(duplicate_of, id) AS cluster_id,
+    SELECT coalesce(translation_of, duplicate_of, id) AS cluster_id,
            arg_min(id, (published_at IS NULL, coalesce(published_at, fetched_at), id))
                AS first_id,
            count(*) AS size,
            coalesce(list(DISTINCT source ORDER BY source) FILTER (WHERE NOT is_seed), [])
                AS outlets,
-           max(fetched_at) AS last_seen
+           max(fetched_at) AS last_seen,
+           coalesce(list(DISTINCT lang ORDER BY lang) FILTER (WHERE NOT is_seed), []) AS langs
     FROM doc
     GROUP BY ALL
 )
 SELECT m.cluster_id, m.first_id, f.title AS first_title, f.source AS first_source,
-       f.url AS first_url, f.published_at AS first_published, m.size, m.outlets, m.last_seen
+       f.url AS first_url, f.published_at AS first_published, m.size, m.outlets, m.last_seen,
+       m.langs
 FROM members m
 JOIN doc f ON f.id = m.first_id;
