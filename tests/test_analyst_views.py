@@ -100,3 +100,47 @@ def test_fetched_at_is_when_the_writer_stored_the_article_not_when_it_was_built(
     store.store_seeds(con, [built], 0.5, 4)
     [(fetched_at,)] = con.execute("SELECT fetched_at FROM articles").fetchall()
     assert fetched_at >= composed
+
+
+REFERENCE_CLUSTERS = """
+    WITH members AS (
+        SELECT coalesce(translation_of, duplicate_of, id) AS cluster_id,
+               arg_min(id, (published_at IS NULL, coalesce(published_at, fetched_at), id))
+                   AS first_id,
+               count(*) AS size,
+               coalesce(list(DISTINCT source ORDER BY source) FILTER (WHERE NOT is_seed), [])
+                   AS outlets,
+               max(fetched_at) AS last_seen,
+               coalesce(list(DISTINCT lang ORDER BY lang) FILTER (WHERE NOT is_seed), [])
+                   AS langs
+        FROM doc GROUP BY ALL)
+    SELECT m.cluster_id, m.first_id, f.title, f.source, f.url, f.published_at, m.size,
+           m.outlets, m.last_seen, m.langs
+    FROM members m JOIN doc f ON f.id = m.first_id"""
+
+
+def test_clusters_is_every_story_grouped_whole(tmp_path: Path) -> None:
+    """The view groups only stories of several documents and passes lone ones through: the
+    same rows as grouping every document, on a warehouse of lone articles, seeds, copies,
+    translations and copies of translations, some undated."""
+    con = memory_warehouse(tmp_path)
+    con.execute("""
+        INSERT INTO doc (id, source, url, canonical_url, title, author, published_at,
+                         fetched_at, lang, lang_confidence, text, text_hash, n_words, is_seed,
+                         duplicate_of, similarity, run_id, translation_of)
+        SELECT i, if(i < 5, 'seed', 'outlet' || (i % 7)), 'https://x.example/' || i,
+               'https://x.example/' || i, 'story ' || i, NULL,
+               if(i % 11 = 0, NULL, TIMESTAMPTZ '2026-01-01 00:00:00+00'
+                   + to_hours((hash(i, 'p') % 5000)::BIGINT)),
+               TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_hours(i), ['en', 'ru', 'tg'][1 + i % 3],
+               0.9, 'text ' || i, md5('text ' || i), 2, i < 5,
+               if(i >= 5 AND i % 4 = 1, (hash(i, 'd') % i)::BIGINT, NULL), NULL, 'r',
+               if(i >= 5 AND i % 4 = 2, (hash(i, 't') % i)::BIGINT, NULL)
+        FROM range(1, 600) r(i)""")
+    groups = con.execute("SELECT count(*) FILTER (WHERE size > 1), count(*) FILTER "
+                         "(WHERE size = 1) FROM clusters").fetchone()
+    assert groups is not None and groups[0] > 50 and groups[1] > 100   # both kinds are there
+    for a, b in (("clusters", f"({REFERENCE_CLUSTERS})"), (f"({REFERENCE_CLUSTERS})", "clusters")):
+        extra = con.execute(f"SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL "
+                            f"SELECT * FROM {b})").fetchone()
+        assert extra == (0,), (a, b)
