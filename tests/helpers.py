@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from uuid import UUID
 
@@ -68,3 +72,21 @@ def rows(db: Path, query: str) -> list[tuple]:
     """A query's rows, read the way an analyst does (another read-only connection)."""
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(query).fetchall()
+
+
+class _Health(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200 if self.path == "/api/health" else 404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def health_only_api() -> Iterator[tuple[str, ThreadingHTTPServer]]:
+    """(API URL, server) of a loopback server that answers only Prefect's health check: an API
+    that is up, for code that asks it nothing else. `server.shutdown()` takes it down."""
+    with ThreadingHTTPServer(("127.0.0.1", 0), _Health) as srv:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        yield f"http://127.0.0.1:{srv.server_address[1]}/api", srv

@@ -166,25 +166,13 @@ def test_a_run_borrows_only_a_live_loopback_server_that_serve_started_itself(
     """Not an API serve was given (PREFECT_API_URL: maybe Prefect Cloud, with credentials
     this shell lacks), nor one of a serve that is gone, nor one that does not answer: then
     the run starts its temporary API, as without serve."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-    from threading import Thread
-
     from flows.serve_state import announced, own_local_api, state_path
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/api/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+    from tests.helpers import health_only_api
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     db = tmp_path / "w.duckdb"
     assert own_local_api(db) is None
-    with ThreadingHTTPServer(("127.0.0.1", 0), Health) as srv:
-        Thread(target=srv.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{srv.server_address[1]}/api"
+    with health_only_api() as (url, srv):
         with announced(db, url, own=False):
             assert own_local_api(db) is None
         with announced(db, url.replace("127.0.0.1", "prefect.example"), own=True):

@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -361,24 +360,14 @@ def test_health_checks_the_api_of_the_serve_running_for_the_warehouse(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without PREFECT_API_URL the check reads serve's state file: the API named there must
     answer while that serve runs; a file left by a serve that is gone is ignored."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Health(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200 if self.path == "/api/health" else 404)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
+    from tests.helpers import health_only_api
 
     db = tmp_path / "w.duckdb"
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     text, code = health(db)
     assert code == 0 and "no migwatch serve running for this warehouse" in text
 
-    with ThreadingHTTPServer(("127.0.0.1", 0), Health) as srv:
-        threading.Thread(target=srv.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{srv.server_address[1]}/api"
+    with health_only_api() as (url, srv):
         with announced(db, url):    # this process plays the running serve
             assert json.loads(state_path(db).read_text("utf-8"))["api_url"] == url
             text, code = health(db)
