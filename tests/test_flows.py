@@ -6,6 +6,7 @@ import email
 import email.policy
 import gc
 import json
+import re
 import shutil
 import time
 from http.server import BaseHTTPRequestHandler
@@ -32,16 +33,18 @@ def _articles(db: Path) -> dict[str, dict]:
     con = connect(db, read_only=True)
     rows = con.execute(
         "SELECT a.id, a.url, a.lang, a.duplicate_of, o.url, o.is_seed, o.canonical_url, "
-        "(SELECT list(topic ORDER BY topic) FROM article_topics t WHERE t.article_id = a.id) "
-        "FROM articles a LEFT JOIN articles o ON o.id = a.duplicate_of WHERE NOT a.is_seed"
+        "(SELECT list(topic ORDER BY topic) FROM article_topics t WHERE t.article_id = a.id), "
+        "a.cluster_id FROM articles a LEFT JOIN articles o ON o.id = a.duplicate_of "
+        "WHERE NOT a.is_seed"
     ).fetchall()
     con.close()
     out = {}
-    for _id, url, lang, dup, dup_url, dup_seed, dup_canon, topics in rows:
+    for _id, url, lang, dup, dup_url, dup_seed, dup_canon, topics, story in rows:
         original = None
         if dup is not None:
             original = dup_canon.replace("seed:", "seed:", 1) if dup_seed else _path(dup_url)
-        out[_path(url)] = {"lang": lang, "duplicate_of": original, "topics": topics or []}
+        out[_path(url)] = {"lang": lang, "duplicate_of": original, "topics": topics or [],
+                           "story": story}
     return out
 
 
@@ -55,8 +58,11 @@ def test_ingest_stores_every_replica_article_as_a_reader_would_tag_it(
     mismatches = {}
     for path, want in EXPECTED.items():
         got = stored[path]
+        # a version in another language: one story with the page it translates, whichever
+        # of the two was stored first (outlets are stored as they finish)
+        apart = "translates" in want and got["story"] != stored[want["translates"]]["story"]
         if got["lang"] != want["lang"] or got["duplicate_of"] != want["duplicate_of"] or \
-                sorted(got["topics"]) != sorted(want["topics"]):
+                sorted(got["topics"]) != sorted(want["topics"]) or apart:
             mismatches[path] = (got, want)
     assert not mismatches, json.dumps(mismatches, indent=1, ensure_ascii=False)
     assert any(w["duplicate_of"] and w["duplicate_of"].startswith("seed:")
@@ -64,6 +70,7 @@ def test_ingest_stores_every_replica_article_as_a_reader_would_tag_it(
     assert any(w["duplicate_of"] and not w["duplicate_of"].startswith("seed:")
                for w in EXPECTED.values())
     assert any(not w["topics"] for w in EXPECTED.values())
+    assert any("translates" in w for w in EXPECTED.values())   # one story in two languages
 
 
 def test_a_second_run_fetches_no_page_again_and_inserts_nothing(
@@ -154,11 +161,17 @@ def test_digest_after_ingest(demo_cfg: Path, db_path: Path, tmp_path: Path) -> N
                                    policy=email.policy.default)
     assert msg.get_content_type() == "multipart/alternative"
     html = msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
-    # each story once, as its original, or as the first copy of a seed (seeds are not news)
+    # each story once, as its original, or as the first copy of a seed (seeds are not news);
+    # a version in another language only as the story's "Also in" link
     originals = {p for p, w in EXPECTED.items() if w["topics"] and (
-        not w["duplicate_of"] or w["duplicate_of"].startswith("seed:"))}
+        not w["duplicate_of"] or w["duplicate_of"].startswith("seed:"))
+        and "translates" not in w}
+    versions = {p: w for p, w in EXPECTED.items() if "translates" in w}
     for path in EXPECTED:
-        assert html.count(path) == (1 if path in originals else 0), path
+        assert html.count(path) == (1 if path in originals or path in versions else 0), path
+    for path, w in versions.items():
+        assert re.search(rf'Also in <a href="[^"]*{re.escape(path)}"[^>]*>English</a>', html)
+        assert w["translates"] in originals   # shown as the first report
     assert "Also reported by Fergana" in html
     assert digest_flow(str(demo_cfg), str(db_path))[0].n_items == 0
 

@@ -44,7 +44,7 @@ def test_the_demo_replica_has_no_outlet_gone_quiet_whatever_the_day(tmp_path: Pa
     with ReplicaServer(shift_days=days_to_today()) as srv:
         cfg = tmp_path / "sources.toml"
         cfg.write_text(demo_config(srv.base_url), encoding="utf-8")
-        assert ingest_flow(str(cfg), str(db)).new_articles == 19
+        assert ingest_flow(str(cfg), str(db)).new_articles == 20
     con = connect(db, read_only=True)
     try:
         quiet = con.execute("SELECT source FROM outlet_activity WHERE gone_quiet").fetchall()
