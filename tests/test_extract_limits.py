@@ -23,10 +23,11 @@ from flows.stages.page import BuildSpec, PageJob, build_page
 URL = "https://asiaplus.example/news/patent"
 ARTICLE = (SITE / "asiaplus-ru" / "news" /
            "patent-dlya-migrantov-v-moskve-podorozhaet-do-9800-rubley.html").read_text("utf-8")
+ELEMENTS = 125   # of ARTICLE, as the extractor counts them
 
 
 def _with(junk: str, before: bool = False) -> str:
-    """The replica's Russian article (123 elements) with `junk` after (or before) its body."""
+    """The replica's Russian article (ELEMENTS of them) with `junk` after (or before) its body."""
     if before:
         return re.sub(r"<body[^>]*>", lambda m: m[0] + junk, ARTICLE, count=1)
     return ARTICLE.replace("</body>", junk + "</body>", 1)
@@ -73,7 +74,7 @@ def test_how_much_of_a_page_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         assert ex is not None and "filler" not in ex.text
     assert [c["fast"] for c in calls] == [False, True, True]
     assert calls[0]["elements"] is None         # fewer "<" than FULL_ELEMENTS: the string, as ever
-    assert full < calls[1]["elements"] == 123 + 2 * 2_500 < fast
+    assert full < calls[1]["elements"] == ELEMENTS + 2 * 2_500 < fast
     assert calls[2]["elements"] <= fast + extract_module._MAX_RESCUED
 
 
@@ -90,7 +91,7 @@ def test_a_page_whose_article_lies_beyond_the_limit_is_rejected_with_the_reason(
     canon, reason = built.rejected
     assert canon == URL
     assert reason == ("no article text found in the first 30,000 of the page's "
-                      f"{123 + 2 * 15_100:,} elements")
+                      f"{ELEMENTS + 2 * 15_100:,} elements")
     assert built.event.outcome == "hard" and built.event.reason == reason
 
 
