@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import duckdb
@@ -161,11 +162,12 @@ def _read_texts(con: duckdb.DuckDBPyConnection, snap: _Snapshot,
     if not ids:
         return
     texts = dict(con.execute(sql("digest_texts"), {"ids": ids}).fetchall())
-    # and the rows a channel selected as another language version (alerts/select.py
-    # in_version), which are its own
-    for row in [*snap.found, *(r for picked in chosen.values() for r in picked)]:
-        if row["first_id"] in texts and isinstance(row, MutableMapping):
-            row["text"] = texts[row["first_id"]]
+    # the selected rows are the candidate rows themselves (shared by the channels that chose
+    # them) or, for a story shown in another language, a row of its own (in_version): dicts
+    for picked in chosen.values():
+        for row in picked:
+            if row["first_id"] in texts:
+                cast(MutableMapping, row)["text"] = texts[row["first_id"]]
 
 
 @dataclass(frozen=True)

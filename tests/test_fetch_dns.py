@@ -16,6 +16,7 @@ import pytest
 from flows.settings import FetchSettings
 from flows.stages.fetch import (
     _WATCH,
+    Resolver,
     ResolveTimeout,
     _Watch,
     fetch,
@@ -33,7 +34,7 @@ def server() -> Iterator[FaultServer]:
         yield srv
 
 
-def hanging(seconds: float) -> tuple[threading.Event, object]:
+def hanging(seconds: float) -> tuple[threading.Event, Resolver]:
     """A resolver that answers after `seconds` (a DNS server that does not answer in time)."""
     asked = threading.Event()
 
@@ -50,7 +51,7 @@ def test_a_lookup_that_hangs_ends_the_fetch_at_its_deadline() -> None:
     started = time.monotonic()
     with make_client(settings) as client:
         res = fetch(client, "http://news.hangs.example/article", settings,
-                    resolver=resolver)  # type: ignore[arg-type]
+                    resolver=resolver)
     took = time.monotonic() - started
     assert asked.is_set()
     assert res.outcome == "soft", res
@@ -68,7 +69,7 @@ def test_resolve_within_returns_the_answer_or_the_resolvers_error_or_gives_up() 
     _asked, slow = hanging(5)
     started = time.monotonic()
     with pytest.raises(ResolveTimeout, match=r"slow\.example"):
-        resolve_within("slow.example", 80, 0.3, slow)  # type: ignore[arg-type]
+        resolve_within("slow.example", 80, 0.3, slow)
     assert time.monotonic() - started < 1.5
     # An IP literal is no lookup: answered in this thread, however slow the resolver would be.
     before = threading.active_count()
