@@ -127,8 +127,12 @@ class CopyFinder:
         first" order remembered."""
         runs = id_runs(ids)
         single = [run[0] for run in runs if len(run) == 1]
-        queries = [sql("dedup_texts_range").format(low=run[0], high=run[-1], ids=int_list(run))
-                   for run in runs if len(run) > 1]
+        ranged = [run for run in runs if len(run) > 1]
+        rows = dict(self.con.execute(sql("doc_rows").format(
+            ids=int_list(i for run in ranged for i in run))).fetchall()) if ranged else {}
+        queries = [sql("dedup_texts_range").format(
+            low=min(rows[i] for i in run), high=max(rows[i] for i in run), ids=int_list(run))
+            for run in ranged]
         if single:
             queries.append(sql("dedup_texts").format(ids=int_list(single)))
         out: dict[int, tuple[str, int]] = {}
