@@ -9,9 +9,14 @@ up to that size with synthetic stored articles, then:
   another fresh process does the same with `[dedup] window_days = --window-days` (30: the
   stored articles are dated one a minute up to now, so a 30-day window holds 43,200 of them
   whatever the warehouse's size);
+- the phrase-search index beside the warehouse (warehouse/search.py) is brought up to date,
+  as `migwatch search` or the next ingest does (the first size builds it; later ones add the
+  articles stored since), and its time and size printed;
 - a fresh read-only process times three typical analyst queries (`bench/sql/query_*.sql`:
   topic counts by month and language, articles matching a phrase, clusters carried by more
-  than three outlets), median of three runs each.
+  than three outlets), and the phrase through the index (`migwatch search`'s path: the
+  matching ids from the index, then their rows from DuckDB, all of them, newest first),
+  median of three runs each.
 
 The stored articles are generated in SQL (`bench/sql/growth_*.sql`: rows shaped as the ingest
 stores them, 42 band rows each, topic tags, one copy in five) because storing a million
@@ -41,7 +46,7 @@ from bench.bench_dedup import peak_rss_mb, synthetic  # noqa: E402
 from flows.settings import DEFAULT_TOPICS  # noqa: E402
 from flows.stages.topic_match import matcher  # noqa: E402
 from flows.stages.topics import load_rules, rule_terms_in  # noqa: E402
-from warehouse import store  # noqa: E402
+from warehouse import search, store  # noqa: E402
 from warehouse.db import connect, opened, transaction  # noqa: E402
 
 FILL_CHUNK = 100_000
@@ -49,7 +54,9 @@ VOCAB = [f"w{i}" for i in range(3_000)] + [
     "migrants", "Russia", "Tajikistan", "patent", "quota", "remittances", "deported",
     "entry ban", "agreement", "labour", "Moscow", "Dushanbe", "мигрантов", "патент",
     "запрет на въезд", "депортация", "муҳоҷирон", "Русия", "пул", "кор"]
-QUERIES = ("topics_by_month", "phrase", "wide_clusters")
+QUERIES = ("topics_by_month", "phrase", "wide_clusters", "phrase_indexed")
+# bench/sql/query_phrase.sql's phrase, through the index
+INDEXED_PHRASE = "entry ban"
 
 
 def _sql(name: str) -> str:
@@ -124,11 +131,14 @@ def time_queries(db: Path, repeat: int = 3) -> dict:
     out = {}
     with opened(db, read_only=True) as con:
         for name in QUERIES:
-            text = _sql(f"query_{name}")
             times, rows = [], 0
             for _ in range(repeat):
                 t0 = time.perf_counter()
-                rows = len(con.execute(text).fetchall())
+                if name == "phrase_indexed":
+                    ids = search.matching_ids([INDEXED_PHRASE], db)
+                    rows = len(search.matched_articles(con, ids, seeds=True).fetchall())
+                else:
+                    rows = len(con.execute(_sql(f"query_{name}")).fetchall())
                 times.append(time.perf_counter() - t0)
             out[name] = {"seconds": statistics.median(times), "rows": rows}
     return out
@@ -173,12 +183,18 @@ def main(argv: list[str] | None = None) -> int:
         windowed = _child(["--child", "ingest", "--db", str(db), "--probe", str(args.probe),
                            "--batch", str(args.batch), "--offset", str(10_000_000 * (k + 1) + 1),
                            "--window-days", str(args.window_days)]) if args.window_days else None
+        indexed = search.catch_up(db)
+        index_mb = search.index_path(db).stat().st_size / 2**20
         queries = _child(["--child", "queries", "--db", str(db)])
         size_mb = db.stat().st_size / 2**20
         print(f"{size:>9} {fill_s:>7.0f} {ingest['ms_per_article']:>18.2f} "
               f"{ingest['copies']:>7} {ingest['peak_rss_mb']:>19.0f} {size_mb:>7.0f}  "
               + "  ".join(f"{queries[q]['seconds']:.3f} ({queries[q]['rows']} rows)"
                           for q in QUERIES), flush=True)
+        print(f"{'':>9} phrase-search index: {indexed.read} articles added in "
+              f"{indexed.seconds:.0f} s ({1000 * indexed.seconds / max(indexed.read, 1):.2f} ms "
+              f"an article), {index_mb:.0f} MB, {indexed.documents} articles in all",
+              flush=True)
         print(f"{'':>9} writer RSS before storing {ingest['rss_before_mb']:.0f} MB; DuckDB "
               f"memory at the end: {ingest['duckdb_mb']}", flush=True)
         if windowed:

@@ -8,7 +8,7 @@ import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -134,17 +134,55 @@ def cmd_digest(args: argparse.Namespace) -> int:
 READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
 
 
+def _caught_up(db: Path) -> bool:
+    """The phrase-search index brought up to date for a command about to search it, saying
+    so when that took a while (its first build reads every stored text); False after saying
+    why it cannot be."""
+    from warehouse import search
+
+    def progress(read: int) -> None:
+        if read % 50_000 == 0:
+            print(f"search index: {read} articles read so far", file=sys.stderr)
+
+    try:
+        done = search.catch_up(db, progress=progress)
+    except search.SearchUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return False
+    if done.rebuilt or done.seconds >= 2:
+        print(f"search index: {done.read} articles added in {done.seconds:.1f} s"
+              + (" (rebuilt: the warehouse no longer matched it)" if done.rebuilt else "")
+              + f", {done.documents} in all", file=sys.stderr)
+    return True
+
+
+def _phrase_ids(db: Path) -> Callable[[str], list[int]]:
+    """`phrase_ids('…')` for `migwatch sql`: the ids of the articles matching a phrase, from
+    the index (caught up before the query ran)."""
+    from warehouse import search
+
+    def phrase_ids(phrase: str) -> list[int]:
+        return search.matching_ids([phrase], db)
+    return phrase_ids
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from warehouse.db import connect
 
+    wants_search = "phrase_ids" in args.query.lower()
+    if wants_search and _db(args).exists() and not _caught_up(_db(args)):
+        return EXIT_USAGE
     try:
         con = connect(_db(args), read_only=True, retry_seconds=30)
     except duckdb.Error as exc:
         print(f"error: cannot open {_db(args)} as a warehouse: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
+        if wants_search:
+            con.create_function("phrase_ids", _phrase_ids(_db(args)), ["VARCHAR"], "BIGINT[]",
+                                side_effects=False)
         refused = sorted({s.type.name for s in con.extract_statements(args.query)}
                          - READ_STATEMENTS)
         if refused:
@@ -162,6 +200,43 @@ def cmd_sql(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         con.close()
+    return 0
+
+
+def _date(text: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from warehouse import search
+    from warehouse.db import opened
+
+    db = _stored_db(args)
+    try:
+        search.fts_query(args.phrases)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not _caught_up(db):
+        return EXIT_USAGE
+    ids = search.matching_ids(args.phrases, db)
+    try:
+        with opened(db, read_only=True, retry_seconds=30) as con:
+            rel = search.matched_articles(con, ids, since=args.since, source=args.source,
+                                          lang=args.lang, seeds=args.seeds, limit=args.limit)
+            shown = rel.fetchall()
+            rel.show(max_width=10_000, max_rows=args.limit)
+    except duckdb.Error as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{len(ids)} stored documents match; {len(shown)} shown", file=sys.stderr)
     return 0
 
 
@@ -288,6 +363,19 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("query", help='e.g. "select lang, count(*) from articles group by 1"')
     sp.add_argument("--max-rows", type=int, default=200)
     sp.set_defaults(func=cmd_sql)
+    sp = add("search", "Articles whose title or text contains a phrase (whole words in "
+             "order, any case), newest first, from an index beside the warehouse that this "
+             "brings up to date first.", False)
+    sp.add_argument("phrases", nargs="+", metavar="PHRASE",
+                    help='e.g. "entry ban*" (several: any of them); a word ending in * is a '
+                         "prefix: ban* matches ban, bans, banned")
+    sp.add_argument("--since", metavar="DATE", type=_date,
+                    help="published (else fetched) on or after, e.g. 2026-01-31")
+    sp.add_argument("--source", metavar="KEY", help="only this outlet")
+    sp.add_argument("--lang", metavar="CODE", help="only this language (en, ru, tg...)")
+    sp.add_argument("--seeds", action="store_true", help="include the seed corpus")
+    sp.add_argument("--limit", type=int, default=20, help="articles shown (default 20)")
+    sp.set_defaults(func=cmd_search)
     sp = add("status", "Per-outlet health, outlets gone quiet, the last runs.")
     sp.add_argument("--alert", action="store_true",
                     help="also tell the [operator] channels of outlets newly failing, gone "

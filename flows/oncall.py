@@ -25,7 +25,7 @@ from alerts.incident import render_markdown as incident_markdown
 from alerts.mailer import SmtpSettings, send_smtp, smtp_from_env, write_outbox
 from flows.settings import Settings
 from flows.subscribers import Channel
-from warehouse import deliveries, feed_state, incidents, store
+from warehouse import deliveries, feed_state, incidents, search, store
 from warehouse.db import lock_wait, opened
 
 
@@ -134,9 +134,10 @@ def run_operator_alerts(db: Path, settings: Settings, smtp: SmtpSettings | None,
 
 
 def after_ingest_run(db: Path, settings: Settings) -> list[str]:
-    """Housekeeping once an ingest run is recorded: prune raw HTML past its age, alert the
-    operator. Never raises: a failure here is reported and retried after the next run, and
-    never changes the outcome of the ingest run itself."""
+    """Housekeeping once an ingest run is recorded: prune raw HTML past its age, bring the
+    phrase-search index up to date if there is one, alert the operator. Never raises: a
+    failure here is reported and retried after the next run, and never changes the outcome
+    of the ingest run itself."""
     notes: list[str] = []
     if settings.storage.raw_html_max_age_days:
         try:
@@ -146,6 +147,15 @@ def after_ingest_run(db: Path, settings: Settings) -> list[str]:
                          f"{settings.storage.raw_html_max_age_days} days deleted")
         except Exception as exc:
             notes.append(f"WARNING raw HTML not pruned: {type(exc).__name__}: {exc}")
+    if search.index_path(db).exists():   # someone searches: keep their index current
+        try:
+            done = search.catch_up(db)
+            notes.append(f"search index: {done.read} articles added"
+                         + (" (rebuilt: it no longer matched the warehouse)" if done.rebuilt
+                            else ""))
+        except Exception as exc:
+            notes.append(f"WARNING search index not brought up to date: "
+                         f"{type(exc).__name__}: {exc} (the next search or run does it)")
     try:
         report = run_operator_alerts(db, settings, smtp_from_env())
     except Exception as exc:

@@ -13,8 +13,8 @@ import pytest
 from flows.cli import parser
 from tests.conftest import ROOT
 
-COMMANDS = ["run", "digest", "demo", "sql", "status", "retag", "serve", "health", "export",
-            "backup"]
+COMMANDS = ["run", "digest", "demo", "sql", "search", "status", "retag", "serve", "health",
+            "export", "backup"]
 
 
 def migwatch(*args: str, env: dict[str, str] | None = None, timeout: float = 300

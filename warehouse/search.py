@@ -1,0 +1,182 @@
+"""Phrase search over every stored article: an SQLite FTS5 index beside the warehouse.
+
+DuckDB keeps texts ZSTD-compressed in batches of ~2,000, so a phrase condition reads and
+decompresses every text: ~11 s a million real articles (docs/benchmarks.md), and DuckDB's own
+`fts` extension is not bundled (nor installable offline). FTS5 ships inside Python's sqlite3.
+A contentless FTS5 table keeps each word's positions but no text, so it answers a phrase
+without reading one, in milliseconds at any size, for about twice the compressed texts' size.
+
+The index is derived data, never the record: `catch_up` reads what the warehouse stored since
+it last ran (by doc id, which only grows), and rebuilds it whole when the warehouse no longer
+holds the document it last read (a restored backup). Deleting the file loses nothing. It is
+read and written with the warehouse opened read-only, in short chunks, so a long build never
+holds the writer's lock for more than a chunk.
+
+Matching is by whole words in order, ignoring case, punctuation and Latin diacritics (Tajik's
+own letters stay distinct: корӣ is not кори), with ё read as е (Russian writes both); a word
+ending in `*` is a prefix.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from warehouse.db import opened, sql
+
+# How the index is built: bump when the tokenizer or the normalisation changes, and every
+# index is rebuilt at its next catch-up.
+SCHEME = 1
+# Documents read from the warehouse per chunk, one SQLite transaction each (~14 MB of real
+# texts): a kill mid-build keeps every chunk before it.
+CHUNK = 2_000
+# Seconds to wait for another process's catch-up (SQLite's lock) or a writer's commit.
+WAIT = 60.0
+
+
+class SearchUnavailable(RuntimeError):
+    """This Python's sqlite3 was built without FTS5, or the index file cannot be used."""
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    read: int          # documents added to the index by this call
+    rebuilt: bool      # the index no longer matched the warehouse and was rebuilt whole
+    documents: int     # documents in the index now
+    seconds: float
+
+
+def index_path(db_path: Path) -> Path:
+    """The index of the warehouse at `db_path`: beside it, on the same volume."""
+    return db_path.with_name(db_path.name + ".search.sqlite")
+
+
+def fold(text: str) -> str:
+    """What the index and the queries both see: ё as е (FTS5 folds case, not this letter)."""
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+def fts_query(phrases: Sequence[str]) -> str:
+    """An FTS5 query matching any of `phrases`, each taken literally as words in order (quotes,
+    parentheses, AND/OR/NEAR mean nothing in it); a word ending in `*` is a prefix (`ban*`
+    matches ban, bans, banned). ValueError for a phrase without a word."""
+    parts = []
+    for raw in phrases:
+        words = []
+        for chunk in fold(raw).split():
+            prefix = chunk.endswith("*")
+            chunk = chunk.rstrip("*")
+            if any(ch.isalnum() for ch in chunk):
+                words.append('"' + chunk.replace('"', '""') + '"' + (" *" if prefix else ""))
+        if not words:
+            raise ValueError(f"a search phrase needs a word: {raw!r}")
+        parts.append(" + ".join(words))    # FTS5's `+`: the next words right after
+    if not parts:
+        raise ValueError("no search phrase given")
+    return " OR ".join(f"({p})" for p in parts)
+
+
+def _open(path: Path, wait: float = WAIT) -> sqlite3.Connection:
+    con = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        con.execute("PRAGMA journal_mode = WAL")       # searches read while a catch-up writes
+        con.execute("PRAGMA synchronous = NORMAL")     # derived data: rebuilt if ever lost
+        con.executescript(sql("search_index_schema"))
+    except sqlite3.OperationalError as exc:
+        con.close()
+        if "fts5" in str(exc).lower():
+            raise SearchUnavailable(
+                f"this Python's sqlite3 ({sqlite3.sqlite_version}) has no FTS5, which phrase "
+                "search needs; use a Python built with it (python.org, Debian and the "
+                "official Docker images are)") from exc
+        raise SearchUnavailable(f"cannot use the search index {path}: {exc}") from exc
+    return con
+
+
+@contextmanager
+def _write_lock(con: sqlite3.Connection) -> Iterator[None]:
+    con.execute("BEGIN IMMEDIATE")    # one catch-up at a time; searches go on reading
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def _state(con: sqlite3.Connection) -> tuple[int, int, str | None, int]:
+    row = con.execute("SELECT scheme, last_id, last_hash, documents FROM indexed").fetchone()
+    return (SCHEME, 0, None, 0) if row is None else (row[0], row[1], row[2], row[3])
+
+
+def _set_state(con: sqlite3.Connection, last_id: int, last_hash: str | None,
+               documents: int) -> None:
+    con.execute("INSERT OR REPLACE INTO indexed VALUES (1, ?, ?, ?, ?)",
+                (SCHEME, last_id, last_hash, documents))
+
+
+def catch_up(db_path: Path, path: Path | None = None, chunk: int = CHUNK,
+             progress: Callable[[int], None] | None = None, wait: float = WAIT) -> CatchUp:
+    """Add what the warehouse stored since the index last read it; rebuild the index whole
+    when it was built another way or the warehouse no longer holds its last document.
+    `progress(documents read so far)` after each chunk, with the warehouse closed; `wait`:
+    seconds to wait for a writer's lock on it, or another catch-up's on the index."""
+    started = time.perf_counter()
+    path = path or index_path(db_path)
+    read, rebuilt = 0, False
+    with closing(_open(path, wait)) as con:
+        while True:
+            with _write_lock(con):
+                scheme, last_id, last_hash, documents = _state(con)
+                with opened(db_path, read_only=True, retry_seconds=wait) as duck:
+                    if last_id and (scheme != SCHEME or duck.execute(
+                            "SELECT text_hash FROM doc WHERE id = $id", {"id": last_id}
+                    ).fetchall() != [(last_hash,)]):
+                        con.execute("INSERT INTO doc_words(doc_words) VALUES ('delete-all')")
+                        last_id, last_hash, documents, rebuilt = 0, None, 0, True
+                    ids = dict(duck.execute(sql("search_next_ids"),
+                                            {"after": last_id, "n": chunk}).fetchall())
+                    rows = sorted(r for r in duck.execute(sql("search_texts"), {
+                        "lo": min(ids.values()), "hi": max(ids.values())}).fetchall()
+                        if r[0] in ids) if ids else []
+                if rows:
+                    con.executemany("INSERT INTO doc_words(rowid, title, text) VALUES (?, ?, ?)",
+                                    ((i, fold(title), fold(text)) for i, title, text, _ in rows))
+                    last_id, last_hash = rows[-1][0], rows[-1][3]
+                    documents += len(rows)
+                    read += len(rows)
+                if rows or rebuilt or scheme != SCHEME:
+                    _set_state(con, last_id, last_hash, documents)
+            if not rows:
+                break
+            if progress:
+                progress(read)
+    return CatchUp(read=read, rebuilt=rebuilt, documents=documents,
+                   seconds=time.perf_counter() - started)
+
+
+def matching_ids(phrases: Sequence[str], db_path: Path, path: Path | None = None) -> list[int]:
+    """Ids of the documents in the index matching any of `phrases` (see `fts_query`). The
+    index as it is: `catch_up` first for what was stored since."""
+    query = fts_query(phrases)
+    with closing(_open(path or index_path(db_path))) as con:
+        return [r[0] for r in con.execute(
+            "SELECT rowid FROM doc_words WHERE doc_words MATCH ? ORDER BY rowid", (query,))]
+
+
+def matched_articles(con: duckdb.DuckDBPyConnection, ids: Sequence[int], *,
+                     since: str | None = None, source: str | None = None,
+                     lang: str | None = None, seeds: bool = False, limit: int | None = None
+                     ) -> duckdb.DuckDBPyRelation:
+    """The articles with these ids (from `matching_ids`), narrowed by the filters given,
+    newest first: id, published_at, source, lang, title, url."""
+    con.register("matched", {"id": np.array(ids, dtype=np.int64)})   # read in C, not Python
+    return con.sql(sql("search_articles"), params={
+        "since": since, "source": source, "lang": lang, "seeds": seeds, "n": limit})
