@@ -144,10 +144,14 @@ def _caught_up(db: Path) -> bool:
         if read % 50_000 == 0:
             print(f"search index: {read} articles read so far", file=sys.stderr)
 
+    import sqlite3
+
+    import duckdb
+
     try:
         done = search.catch_up(db, progress=progress)
-    except search.SearchUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (search.SearchUnavailable, duckdb.Error, sqlite3.Error) as exc:
+        print(f"error: the search index cannot be brought up to date: {exc}", file=sys.stderr)
         return False
     if done.rebuilt or done.seconds >= 2:
         print(f"search index: {done.read} articles added in {done.seconds:.1f} s"
@@ -229,13 +233,21 @@ def cmd_search(args: argparse.Namespace) -> int:
     ids = search.matching_ids(args.phrases, db)
     try:
         with opened(db, read_only=True, retry_seconds=30) as con:
-            rel = search.matched_articles(con, ids, since=args.since, source=args.source,
-                                          lang=args.lang, seeds=args.seeds, limit=args.limit)
-            shown = rel.fetchall()
-            rel.show(max_width=10_000, max_rows=args.limit)
+            shown = search.matched_articles(con, ids, since=args.since, source=args.source,
+                                            lang=args.lang, seeds=args.seeds,
+                                            limit=args.limit).fetchall()
+            texts = search.texts_of(con, [row[0] for row in shown])
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    for doc_id, published, source, lang, title, url in shown:
+        print(f"{str(published)[:16] if published else 'undated':<16}  {source} ({lang})  "
+              f"{title or '(no title)'}")
+        print(f"    {url}")
+        around = search.passage(texts.get(doc_id, ""), args.phrases)
+        if around:
+            print(f"    {around}")
+        print()
     print(f"{len(ids)} stored documents match; {len(shown)} shown", file=sys.stderr)
     return 0
 

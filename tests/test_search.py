@@ -88,6 +88,8 @@ def _reference(title: str, text: str, phrase: str) -> bool:
     ignoring case and punctuation, ё read as е; a word ending in * as a prefix."""
     want = [(w.rstrip("*").lower().replace("ё", "е"), w.endswith("*")) for w in phrase.split()]
     for field in (title, text):
+        if not field:
+            continue
         words = [w.lower().replace("ё", "е") for w in re.findall(r"[^\W_]+", field)]
         for i in range(len(words) - len(want) + 1):
             if all(words[i + k] == w or (pre and words[i + k].startswith(w))
@@ -112,8 +114,22 @@ def test_the_index_finds_what_a_reading_of_the_texts_finds(db_path: Path) -> Non
     for phrase in phrases:
         expected = {i for i, (t, x) in zip(ids, docs, strict=True) if _reference(t, x, phrase)}
         assert _ids(db_path, phrase) == expected, phrase
+        for _, text in docs:     # the passage `migwatch search` shows: found where it occurs
+            assert (search.passage(text, [phrase]) is not None) == _reference("", text, phrase)
         nonempty += bool(expected) and len(expected) < len(ids)
     assert nonempty > 20     # the phrases tell documents apart
+
+
+def test_the_passage_shown_is_around_the_phrase_in_the_original_text() -> None:
+    text = ("Начало. " * 40 + "МВД приведёт данные: ENTRY, bans were lifted. " + "Конец. " * 40)
+    around = search.passage(text, ["entry ban*"], width=60)
+    assert around is not None and around.startswith("…") and around.endswith("…")
+    assert "ENTRY, bans" in around and len(around) <= 62
+    assert search.passage(text, ["приведет"]) == search.passage(text, ["приведёт"])
+    assert "приведёт" in (search.passage(text, ["приведет"]) or "")    # shown as written
+    assert search.passage(text, ["nowhere", "конец"], width=1000) == " ".join(text.split())
+    assert search.passage(text, ["entry lifted"]) is None
+    assert search.passage("Short text on quotas.", ["quota*"]) == "Short text on quotas."
 
 
 def test_catch_up_reads_only_what_is_new_and_rebuilds_after_a_restore(db_path: Path,
@@ -231,6 +247,9 @@ def test_migwatch_search_and_phrase_ids(tmp_path: Path, db_path: Path) -> None:
     proc = migwatch("search", "entry ban*", "--db", str(db_path))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.index("Entry bans lifted") < proc.stdout.index("Entry ban for 2,000")
+    assert "2026-01-03 00:00  asiaplus (en)  Entry bans lifted\n" in proc.stdout
+    assert "    https://example.org/asiaplus/1\n    …" in proc.stdout
+    assert "Several entry bans were lifted." in proc.stdout   # the passage around it
     assert "2 stored documents match; 2 shown" in proc.stderr
     proc = migwatch("search", "entry ban*", "запрет на въезд", "--lang", "ru", "--db",
                     str(db_path))
@@ -264,9 +283,24 @@ def test_each_ingest_keeps_an_existing_index_current(tmp_path: Path, db_path: Pa
     notes = after_ingest_run(db_path, settings)
     assert "search index: 1 articles added" in notes
     assert _ids(db_path, "quota for moscow") == set(later)
+
+    backup = tmp_path / "backup.duckdb"
+    shutil.copy(db_path, backup)
+    _store(db_path, ("Three", FILLER + "entry ban extended"))
+    search.catch_up(db_path)
+    shutil.copy(backup, db_path)                         # restored: "Three" is gone
+    notes = after_ingest_run(db_path, settings)          # a rebuild is left to a search
+    assert any(n.startswith("search index: the search index ") and "no longer matches" in n
+               and n.endswith("the next `migwatch search` rebuilds it") for n in notes), notes
+    assert search.catch_up(db_path).rebuilt
+
     search.index_path(db_path).write_bytes(b"not a database")
     notes = after_ingest_run(db_path, settings)
-    assert any(n.startswith("WARNING search index not brought up to date: ") for n in notes)
+    assert any(n.startswith("WARNING search index not brought up to date: SearchUnavailable: "
+                            "cannot use the search index") for n in notes), notes
+    proc = migwatch("search", "quota", "--db", str(db_path))
+    assert proc.returncode == 2
+    assert "delete it, and the next search builds it again" in proc.stderr
 
 
 def test_a_caught_up_index_answers_without_the_warehouse(db_path: Path) -> None:

@@ -19,6 +19,7 @@ ending in `*` is a prefix.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -29,7 +30,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from warehouse.db import opened, sql
+from warehouse.db import int_list, opened, sql
 
 # How the index is built: bump when the tokenizer or the normalisation changes, and every
 # index is rebuilt at its next catch-up.
@@ -89,14 +90,16 @@ def _open(path: Path, wait: float = WAIT) -> sqlite3.Connection:
         con.execute("PRAGMA journal_mode = WAL")       # searches read while a catch-up writes
         con.execute("PRAGMA synchronous = NORMAL")     # derived data: rebuilt if ever lost
         con.executescript(sql("search_index_schema"))
-    except sqlite3.OperationalError as exc:
+    except sqlite3.DatabaseError as exc:
         con.close()
         if "fts5" in str(exc).lower():
             raise SearchUnavailable(
                 f"this Python's sqlite3 ({sqlite3.sqlite_version}) has no FTS5, which phrase "
                 "search needs; use a Python built with it (python.org, Debian and the "
                 "official Docker images are)") from exc
-        raise SearchUnavailable(f"cannot use the search index {path}: {exc}") from exc
+        raise SearchUnavailable(f"cannot use the search index {path}: {exc} (it holds no "
+                                "record: delete it, and the next search builds it again)"
+                                ) from exc
     return con
 
 
@@ -122,12 +125,19 @@ def _set_state(con: sqlite3.Connection, last_id: int, last_hash: str | None,
                 (SCHEME, last_id, last_hash, documents))
 
 
+class IndexOutdated(RuntimeError):
+    """The index no longer matches the warehouse and must be rebuilt whole, which the caller
+    did not allow (an ingest run's housekeeping leaves that to the next search)."""
+
+
 def catch_up(db_path: Path, path: Path | None = None, chunk: int = CHUNK,
-             progress: Callable[[int], None] | None = None, wait: float = WAIT) -> CatchUp:
+             progress: Callable[[int], None] | None = None, wait: float = WAIT,
+             rebuild: bool = True) -> CatchUp:
     """Add what the warehouse stored since the index last read it; rebuild the index whole
-    when it was built another way or the warehouse no longer holds its last document.
-    `progress(documents read so far)` after each chunk, with the warehouse closed; `wait`:
-    seconds to wait for a writer's lock on it, or another catch-up's on the index."""
+    when it was built another way or the warehouse no longer holds its last document, or
+    raise IndexOutdated if not `rebuild`. `progress(documents read so far)` after each chunk,
+    with the warehouse closed; `wait`: seconds to wait for a writer's lock on it, or another
+    catch-up's on the index."""
     started = time.perf_counter()
     path = path or index_path(db_path)
     read, rebuilt = 0, False
@@ -139,6 +149,11 @@ def catch_up(db_path: Path, path: Path | None = None, chunk: int = CHUNK,
                     if last_id and (scheme != SCHEME or duck.execute(
                             "SELECT text_hash FROM doc WHERE id = $id", {"id": last_id}
                     ).fetchall() != [(last_hash,)]):
+                        if not rebuild:
+                            raise IndexOutdated(
+                                f"the search index {path} no longer matches the warehouse "
+                                f"(restored from an older copy?) or this migwatch; the next "
+                                "`migwatch search` rebuilds it")
                         con.execute("INSERT INTO doc_words(doc_words) VALUES ('delete-all')")
                         last_id, last_hash, documents, rebuilt = 0, None, 0, True
                     ids = dict(duck.execute(sql("search_next_ids"),
@@ -180,3 +195,42 @@ def matched_articles(con: duckdb.DuckDBPyConnection, ids: Sequence[int], *,
     con.register("matched", {"id": np.array(ids, dtype=np.int64)})   # read in C, not Python
     return con.sql(sql("search_articles"), params={
         "since": since, "source": source, "lang": lang, "seeds": seeds, "n": limit})
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _pattern(phrase: str) -> str:
+    """A regular expression for a phrase as the index matches it (its words in a row, any
+    case, anything but letters and digits between them; `*` a prefix), for folded text."""
+    parts = []
+    for chunk in fold(phrase).split():
+        tokens = _WORD.findall(chunk)
+        if tokens:
+            parts.append(r"[\W_]+".join(map(re.escape, tokens))
+                         + (r"[^\W_]*" if chunk.endswith("*") else ""))
+    return r"(?<![^\W_])" + r"[\W_]+".join(parts) + r"(?![^\W_])"
+
+
+def passage(text: str, phrases: Sequence[str], width: int = 160) -> str | None:
+    """About `width` characters of `text` around the first place any of `phrases` occurs,
+    on one line; None when none occurs in the text (a title's phrase, or one found only by
+    folding Latin diacritics, which the index does and this does not)."""
+    folded = fold(text)      # ё -> е keeps every character's place
+    found = [m for p in phrases if _WORD.search(p)
+             and (m := re.search(_pattern(p), folded, re.IGNORECASE))]
+    if not found:
+        return None
+    first = min(found, key=lambda m: m.start())
+    start = max(0, first.start() - (width - (first.end() - first.start())) // 2)
+    end = min(len(text), start + width)
+    start = max(0, end - width)
+    piece = " ".join(text[start:end].split())
+    return ("…" if start > 0 else "") + piece + ("…" if end < len(text) else "")
+
+
+def texts_of(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> dict[int, str]:
+    """The texts of a few documents (each read alone: a search shows 20)."""
+    if not ids:
+        return {}
+    return dict(con.execute(sql("search_shown_texts").format(ids=int_list(ids))).fetchall())
