@@ -138,15 +138,15 @@ def _caught_up(db: Path) -> bool:
     """The phrase-search index brought up to date for a command about to search it, saying
     so when that took a while (its first build reads every stored text); False after saying
     why it cannot be."""
+    import sqlite3
+
+    import duckdb
+
     from warehouse import search
 
     def progress(read: int) -> None:
         if read % 50_000 == 0:
             print(f"search index: {read} articles read so far", file=sys.stderr)
-
-    import sqlite3
-
-    import duckdb
 
     try:
         done = search.catch_up(db, progress=progress)
