@@ -248,7 +248,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         if around:
             print(f"    {around}")
         print()
-    print(f"{len(ids)} stored documents match; {len(shown)} shown", file=sys.stderr)
+    print(f"{len(ids)} stored documents match (seeds included); {len(shown)} shown after "
+          f"the filters and --limit", file=sys.stderr)
     return 0
 
 

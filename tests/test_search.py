@@ -250,7 +250,7 @@ def test_migwatch_search_and_phrase_ids(tmp_path: Path, db_path: Path) -> None:
     assert "2026-01-03 00:00  asiaplus (en)  Entry bans lifted\n" in proc.stdout
     assert "    https://example.org/asiaplus/1\n    …" in proc.stdout
     assert "Several entry bans were lifted." in proc.stdout   # the passage around it
-    assert "2 stored documents match; 2 shown" in proc.stderr
+    assert "2 stored documents match (seeds included); 2 shown after the filters" in proc.stderr
     proc = migwatch("search", "entry ban*", "запрет на въезд", "--lang", "ru", "--db",
                     str(db_path))
     assert "Запрет на въезд" in proc.stdout and "Entry" not in proc.stdout
@@ -259,7 +259,7 @@ def test_migwatch_search_and_phrase_ids(tmp_path: Path, db_path: Path) -> None:
     assert "Entry bans lifted" in proc.stdout and "2,000" not in proc.stdout
     proc = migwatch("search", "entry ban*", "--limit", "1", "--source", "nowhere", "--db",
                     str(db_path))
-    assert proc.returncode == 0 and "0 shown" in proc.stderr
+    assert proc.returncode == 0 and "; 0 shown after" in proc.stderr
     proc = migwatch("search", "--db", str(db_path), "--", "--")
     assert proc.returncode == 2 and "needs a word" in proc.stderr
     proc = migwatch("search", "x", "--db", str(tmp_path / "none.duckdb"))
