@@ -136,7 +136,7 @@ def time_queries(db: Path, repeat: int = 3) -> dict:
                 t0 = time.perf_counter()
                 if name == "phrase_indexed":
                     ids = search.matching_ids([INDEXED_PHRASE], db)
-                    rows = len(search.matched_articles(con, ids, seeds=True).fetchall())
+                    rows = len(search.matched_articles(con, ids, seeds=True))
                 else:
                     rows = len(con.execute(_sql(f"query_{name}")).fetchall())
                 times.append(time.perf_counter() - t0)

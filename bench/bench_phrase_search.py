@@ -43,7 +43,7 @@ def _rows(con: duckdb.DuckDBPyConnection, query: str) -> list:
 
 def _found(con: duckdb.DuckDBPyConnection, db: Path, phrase: str) -> list:
     """`migwatch search`'s path, every matching article."""
-    return search.matched_articles(con, search.matching_ids([phrase], db)).fetchall()
+    return search.matched_articles(con, search.matching_ids([phrase], db))
 
 
 def _best(run: Callable[[], list], repeat: int = 3) -> tuple[float, list]:

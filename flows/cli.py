@@ -235,7 +235,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         with opened(db, read_only=True, retry_seconds=30) as con:
             shown = search.matched_articles(con, ids, since=args.since, source=args.source,
                                             lang=args.lang, seeds=args.seeds,
-                                            limit=args.limit).fetchall()
+                                            limit=args.limit)
             texts = search.texts_of(con, [row[0] for row in shown])
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -189,12 +189,16 @@ def matching_ids(phrases: Sequence[str], db_path: Path, path: Path | None = None
 def matched_articles(con: duckdb.DuckDBPyConnection, ids: Sequence[int], *,
                      since: str | None = None, source: str | None = None,
                      lang: str | None = None, seeds: bool = False, limit: int | None = None
-                     ) -> duckdb.DuckDBPyRelation:
+                     ) -> list[tuple]:
     """The articles with these ids (from `matching_ids`), narrowed by the filters given,
-    newest first: id, published_at, source, lang, title, url."""
+    newest first: (id, published_at, source, lang, title, url) rows."""
     con.register("matched", {"id": np.array(ids, dtype=np.int64)})   # read in C, not Python
-    return con.sql(sql("search_articles"), params={
-        "since": since, "source": source, "lang": lang, "seeds": seeds, "n": limit})
+    try:
+        return con.execute(sql("search_articles"), {
+            "since": since, "source": source, "lang": lang, "seeds": seeds, "n": limit}
+        ).fetchall()
+    finally:
+        con.unregister("matched")    # the caller's connection, as it was
 
 
 _WORD = re.compile(r"[^\W_]+")
