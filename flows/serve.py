@@ -27,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from flows import warm_runs
 from flows.prefect_api import StartupCancelled, free_port, stop_process, wait_for_health
 from flows.procs import children, descendants
 from flows.serve_state import announced, served_api
@@ -51,8 +52,9 @@ def schedules(schedule: ScheduleSettings, flow: str) -> list[Any]:
     return [Cron(schedule.digest_cron, timezone=tz)] if schedule.digest_cron else []
 
 
-def deployments(settings: Settings, db_path: Path) -> list[Any]:
-    """The RunnerDeployments `migwatch serve` runs (parameters: this config and warehouse)."""
+def deployment_specs(settings: Settings, db_path: Path) -> list[tuple[Any, dict[str, Any]]]:
+    """Each flow `migwatch serve` runs with its deployment's settings (parameters: this config
+    and warehouse), as `Flow.to_deployment` and `Runner.add_flow` take them."""
     from prefect.client.schemas.objects import (
         ConcurrencyLimitConfig,
         ConcurrencyLimitStrategy,
@@ -65,13 +67,15 @@ def deployments(settings: Settings, db_path: Path) -> list[Any]:
               "db_path": str(Path(db_path).resolve())}
     one_at_a_time = ConcurrencyLimitConfig(
         limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW)
-    out = []
-    for name, flow in ((INGEST_DEPLOYMENT, ingest_flow), (DIGEST_DEPLOYMENT, digest_flow)):
-        out.append(flow.to_deployment(
-            name=name, parameters=params, concurrency_limit=one_at_a_time,
-            schedules=schedules(settings.schedule, name),
-            description=f"migwatch {name} ({settings.path})", tags=["migwatch"]))
-    return out
+    return [(flow, {"name": name, "parameters": params, "concurrency_limit": one_at_a_time,
+                    "schedules": schedules(settings.schedule, name),
+                    "description": f"migwatch {name} ({settings.path})", "tags": ["migwatch"]})
+            for name, flow in ((INGEST_DEPLOYMENT, ingest_flow), (DIGEST_DEPLOYMENT, digest_flow))]
+
+
+def deployments(settings: Settings, db_path: Path) -> list[Any]:
+    """The RunnerDeployments `migwatch serve` registers."""
+    return [flow.to_deployment(**spec) for flow, spec in deployment_specs(settings, db_path)]
 
 
 def describe(settings: Settings) -> str:
@@ -180,11 +184,16 @@ AFTER_KILL = 5.0    # seconds the runner then gets to finish its shutdown
 
 
 def flow_run_processes(parent: int, tree: dict[int, list[int]] | None = None) -> list[int]:
-    """The flow-run processes the runner started (`python -m prefect.engine`)."""
+    """The flow-run processes the runner started: the children of the fork server
+    (flows.warm_runs), or its own children when runs start as new interpreters."""
+    tree = children() if tree is None else tree
     found = []
-    for pid in (children() if tree is None else tree).get(parent, []):
+    for pid in tree.get(parent, []):
         with suppress(OSError):
-            if b"prefect.engine" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if warm_runs.is_fork_server(cmdline):
+                found += tree.get(pid, [])
+            elif b"multiprocessing.spawn" in cmdline or b"prefect.engine" in cmdline:
                 found.append(pid)
     return found
 
@@ -224,10 +233,15 @@ def _serve(settings: Settings, db_path: Path, stop: threading.Event,
         return (f"the Prefect server it started exited (status {code})"
                 + (": " + " | ".join(last) if last else ""))
 
+    if why := warm_runs.install():
+        print(f"migwatch serve: each flow run starts a new interpreter ({why})", flush=True)
     runner = Runner(name="migwatch", limit=1, pause_on_shutdown=True)
     try:
-        for deployment in deployments(settings, db_path):
-            runner.add_deployment(deployment)
+        for flow, spec in deployment_specs(settings, db_path):
+            # add_flow, not add_deployment: the runner then runs the flow object it holds
+            # (forked from the warm fork server), not `python -m prefect.engine`, which
+            # imports everything again and loads the flow from its file.
+            runner.add_flow(flow, **spec)
     except Exception:
         if gone := server_died():   # while the deployments were registered
             return True, gone

@@ -123,6 +123,7 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
     assert code == 0, output[-3000:]
     assert "stop requested" in output and "migwatch serve: stopped\n" in output
     assert "migwatch-ingest" in output
+    assert "starts a new interpreter" not in output   # runs fork from the warm fork server
 
 
 def test_dockerfile_is_hadolint_clean() -> None:
@@ -230,7 +231,7 @@ def _its_server(proc: subprocess.Popen, tmp_path: Path) -> int:
         assert time.monotonic() < deadline, "serve never started its Prefect server"
         time.sleep(0.5)
     servers = [p for p in children().get(proc.pid, [])
-               if b"server" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
+               if b"prefect\0server\0start" in (Path("/proc") / str(p) / "cmdline").read_bytes()]
     assert len(servers) == 1, servers
     return servers[0]
 
@@ -295,6 +296,7 @@ def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
     """Prefect cancels a run cooperatively: the run ends when the outlet in flight returns.
     An outlet whose page hangs must not hold serve (nor leave the run's process behind)."""
     from flows.serve import KILL_AFTER, flow_run_processes
+    from flows.warm_runs import is_fork_server
     from tests.faultserver import FaultServer, send, slow
 
     with FaultServer({"/page": slow(300)}) as srv:
@@ -320,6 +322,11 @@ def test_sigterm_during_a_run_stops_serve_without_waiting_for_a_slow_outlet(
                 assert proc.poll() is None, (tmp_path / "serve.log").read_text("utf-8")[-3000:]
                 assert time.monotonic() < deadline, "the run never reached the slow page"
                 time.sleep(0.5)
+            # Forked from serve's warm fork server (flows.warm_runs), not a new interpreter.
+            for pid in runs:
+                parent = int((Path("/proc") / str(pid) / "stat").read_text()
+                             .rsplit(")", 1)[1].split()[1])
+                assert is_fork_server((Path("/proc") / str(parent) / "cmdline").read_bytes())
             started = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=120)
@@ -440,3 +447,19 @@ def test_the_server_s_stderr_is_read_for_as_long_as_it_runs() -> None:
     tail = _Tail(child.stderr)
     assert child.wait(timeout=30) == 0     # 600 KB written: it would block without the reader
     assert tail.text().splitlines()[-1] == "error line 39999"
+
+
+def test_runs_start_as_new_interpreters_when_prefect_starts_them_another_way(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """flows.warm_runs relies on how Prefect 3.9's runner starts a run; a Prefect that does it
+    differently is left alone (each run then imports everything again, slower but right)."""
+    import multiprocessing
+
+    import prefect.flow_engine as engine
+    import prefect.runner._starter_direct as direct
+
+    from flows import warm_runs
+
+    monkeypatch.setattr(direct, "run_flow_in_subprocess", lambda *a, **k: None)
+    assert warm_runs.install() == "this Prefect version starts its runs differently"
+    assert engine.multiprocessing is multiprocessing
