@@ -235,21 +235,25 @@ def cmd_search(args: argparse.Namespace) -> int:
         with opened(db, read_only=True, retry_seconds=30) as con:
             shown = search.matched_articles(con, ids, since=args.since, source=args.source,
                                             lang=args.lang, seeds=args.seeds,
-                                            limit=args.limit)
+                                            limit=args.limit, stories=args.stories)
             texts = search.texts_of(con, [row[0] for row in shown])
     except duckdb.Error as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for doc_id, published, source, lang, title, url in shown:
+    for doc_id, published, source, lang, title, url, *story in shown:
         print(f"{str(published)[:16] if published else 'undated':<16}  {source} ({lang})  "
               f"{title or '(no title)'}")
         print(f"    {url}")
         around = search.passage(texts.get(doc_id, ""), args.phrases)
         if around:
             print(f"    {around}")
+        if story and story[1]:
+            print(f"    also: {', '.join(story[1])}")
         print()
-    print(f"{len(ids)} stored documents match (seeds included); {len(shown)} shown after "
-          f"the filters and --limit", file=sys.stderr)
+    what = (f"{len(shown)} stories ({sum(row[6] for row in shown)} of their articles)"
+            if args.stories else str(len(shown)))
+    print(f"{len(ids)} stored documents match (seeds included); {what} shown after the "
+          f"filters and --limit", file=sys.stderr)
     return 0
 
 
@@ -387,7 +391,11 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--source", metavar="KEY", help="only this outlet")
     sp.add_argument("--lang", metavar="CODE", help="only this language (en, ru, tg...)")
     sp.add_argument("--seeds", action="store_true", help="include the seed corpus")
-    sp.add_argument("--limit", type=int, default=20, help="articles shown (default 20)")
+    sp.add_argument("--stories", action="store_true",
+                    help="one line per story: its copies and versions in other languages "
+                         "folded into it")
+    sp.add_argument("--limit", type=int, default=20,
+                    help="articles (or stories) shown (default 20)")
     sp.set_defaults(func=cmd_search)
     sp = add("status", "Per-outlet health, outlets gone quiet, the last runs.")
     sp.add_argument("--alert", action="store_true",

@@ -309,3 +309,31 @@ def test_a_caught_up_index_answers_without_the_warehouse(db_path: Path) -> None:
     moved = db_path.rename(db_path.with_suffix(".moved"))
     assert search.matching_ids(["labour migration"], db_path) == ids
     assert not db_path.exists() and moved.exists()
+
+
+def test_migwatch_search_stories_folds_copies_into_their_story(db_path: Path) -> None:
+    """--stories: one line per story, its copies named under it; --limit counts stories."""
+    quota = FILLER + "The quota for work patents was raised to 2,000 this year."
+    first = _store(db_path, ("Patent quota raised", quota), source="asiaplus")
+    copy = _store(db_path, ("Patent quota raised", quota), source="fergana")
+    fees = _store(db_path, ("Patent fees", FILLER + "Work patents cost more in Moscow now."),
+                  source="cabar")
+    con = connect(db_path)
+    con.execute("UPDATE doc SET published_at = ?::TIMESTAMPTZ + to_days(id::INTEGER)",
+                ["2026-01-01"])
+    copied = con.execute("SELECT duplicate_of FROM doc WHERE id = ?", copy).fetchone()
+    con.close()
+    assert copied == (first[0],)
+
+    proc = migwatch("search", "work patent*", "--db", str(db_path))
+    assert proc.stdout.count("Patent quota raised") == 2 and "also:" not in proc.stdout
+    proc = migwatch("search", "work patent*", "--stories", "--db", str(db_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Patent quota raised") == 1, proc.stdout
+    assert "  asiaplus (en)  Patent quota raised\n" in proc.stdout   # the original stands
+    assert "    also: fergana (en)\n" in proc.stdout
+    assert proc.stdout.index("Patent fees") < proc.stdout.index("Patent quota raised")
+    assert "3 stored documents match (seeds included); 2 stories (3 of their articles) shown" \
+        in proc.stderr
+    proc = migwatch("search", "work patent*", "--stories", "--limit", "1", "--db", str(db_path))
+    assert "Patent fees" in proc.stdout and "quota" not in proc.stdout and fees

@@ -188,15 +188,19 @@ def matching_ids(phrases: Sequence[str], db_path: Path, path: Path | None = None
 
 def matched_articles(con: duckdb.DuckDBPyConnection, ids: Sequence[int], *,
                      since: str | None = None, source: str | None = None,
-                     lang: str | None = None, seeds: bool = False, limit: int | None = None
-                     ) -> list[tuple]:
+                     lang: str | None = None, seeds: bool = False, limit: int | None = None,
+                     stories: bool = False) -> list[tuple]:
     """The articles with these ids (from `matching_ids`), narrowed by the filters given,
-    newest first: (id, published_at, source, lang, title, url) rows."""
+    newest first: (id, published_at, source, lang, title, url) rows. `stories`: one row per
+    story instead (`limit` stories), its copies and versions folded into it: (id,
+    published_at, source, lang, title, url, matching articles of the story, the others'
+    "source (lang)")."""
+    query = sql("search_stories" if stories else "search_articles").format(
+        matched=sql("search_matched"))
     con.register("matched", {"id": np.array(ids, dtype=np.int64)})   # read in C, not Python
     try:
-        return con.execute(sql("search_articles"), {
-            "since": since, "source": source, "lang": lang, "seeds": seeds, "n": limit}
-        ).fetchall()
+        return con.execute(query, {"since": since, "source": source, "lang": lang,
+                                   "seeds": seeds, "n": limit}).fetchall()
     finally:
         con.unregister("matched")    # the caller's connection, as it was
 
