@@ -153,6 +153,10 @@ def _caught_up(db: Path) -> bool:
     except (search.SearchUnavailable, duckdb.Error, sqlite3.Error) as exc:
         print(f"error: the search index cannot be brought up to date: {exc}", file=sys.stderr)
         return False
+    if done.behind:
+        print(f"search index: {done.behind} article(s) stored since it was last brought up "
+              f"to date are not searched: you may not write {search.index_path(db)} (the next "
+              "ingest run adds them)", file=sys.stderr)
     if done.rebuilt or done.seconds >= 2:
         print(f"search index: {done.read} articles added in {done.seconds:.1f} s"
               + (" (rebuilt: the warehouse no longer matched it)" if done.rebuilt else "")

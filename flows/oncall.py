@@ -152,7 +152,9 @@ def after_ingest_run(db: Path, settings: Settings) -> list[str]:
             # Not a rebuild: at a million articles that is ~20 minutes, which would hold up
             # the next scheduled run; the next search does it, and says so.
             done = search.catch_up(db, rebuild=False)
-            notes.append(f"search index: {done.read} articles added")
+            notes.append(f"search index: {done.read} articles added" if not done.behind else
+                         f"WARNING search index not brought up to date: this process may "
+                         f"not write {search.index_path(db)} ({done.behind} articles behind)")
         except search.IndexOutdated as exc:
             notes.append(f"search index: {exc}")
         except Exception as exc:

@@ -5,12 +5,15 @@ restore, whole chunks after a kill), and reaches analysts through `migwatch sear
 
 from __future__ import annotations
 
+import ctypes
+import os
 import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -337,3 +340,69 @@ def test_migwatch_search_stories_folds_copies_into_their_story(db_path: Path) ->
         in proc.stderr
     proc = migwatch("search", "work patent*", "--stories", "--limit", "1", "--db", str(db_path))
     assert "Patent fees" in proc.stdout and "quota" not in proc.stdout and fees
+
+
+def _without_file_override() -> None:
+    """In a child of root, before exec: give up the capabilities that let root read and write
+    any file (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so that permission bits bind it."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):
+        if libc.prctl(24, cap, 0, 0, 0) != 0:      # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def _as_reader(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`migwatch ARGS` as an analyst who may read `folder` but not write in it: the folder
+    and its files are made read-only to this user for the call (for root, which may write
+    anything, the folder is handed to the user nobody and the call runs without root's
+    override of file permissions)."""
+    cmd = [sys.executable, "-m", "flows.cli", *args]
+    modes = {p: (p.stat().st_mode, p.stat().st_uid, p.stat().st_gid)
+             for p in [folder, *folder.iterdir()]}
+    root = os.geteuid() == 0
+    try:
+        for path in modes:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+            if root:
+                os.chown(path, 65534, 65534)
+        return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                              preexec_fn=_without_file_override if root else None)
+    finally:
+        for path, (mode, uid, gid) in modes.items():
+            if root:
+                os.chown(path, uid, gid)
+            path.chmod(mode)
+
+
+def test_an_analyst_who_may_not_write_searches_the_operator_s_index() -> None:
+    """Searching only reads the index: an analyst with read access to the warehouse's folder
+    searches what the operator's runs indexed, is told what is left out when the index is
+    behind, and gets a clear error (exit 2) when there is none to read."""
+    folder = Path(tempfile.mkdtemp(prefix="migwatch-reader-"))
+    try:
+        folder.chmod(0o755)     # readable by anyone, writable by the operator only
+        db = folder / "w.duckdb"
+        _store(db, ("Entry ban extended", FILLER + "The entry ban was extended."),
+               ("Quota", FILLER + "The quota for work patents was raised."))
+        proc = _as_reader(folder, "search", "entry ban", "--db", str(db))
+        assert proc.returncode == 2 and "no search index yet" in proc.stderr, proc.stderr
+        assert not search.index_path(db).exists()
+
+        search.catch_up(db)     # the operator's search or run
+        proc = _as_reader(folder, "search", "entry ban", "--db", str(db))
+        assert proc.returncode == 0, proc.stderr
+        assert "Entry ban extended" in proc.stdout and "not searched" not in proc.stderr
+        _store(db, ("Entry ban lifted", FILLER + "The entry ban was lifted."))
+        proc = _as_reader(folder, "search", "entry ban", "--db", str(db))
+        assert proc.returncode == 0, proc.stderr
+        assert "Entry ban extended" in proc.stdout and "lifted" not in proc.stdout
+        assert "search index: 1 article(s) stored since it was last brought up to date are " \
+               "not searched" in proc.stderr
+        proc = _as_reader(folder, "sql", "select count(*) as n from articles where id in "
+                          "(select unnest(phrase_ids('entry ban')))", "--db", str(db))
+        assert proc.returncode == 0 and re.search(r"│\s+1 │", proc.stdout), proc.stderr
+        assert search.catch_up(db).read == 1    # the operator's next search adds it
+        proc = _as_reader(folder, "search", "entry ban", "--db", str(db))
+        assert "lifted" in proc.stdout and "not searched" not in proc.stderr
+    finally:
+        shutil.rmtree(folder)

@@ -10,7 +10,8 @@ The index is derived data, never the record: `catch_up` reads what the warehouse
 it last ran (by doc id, which only grows), and rebuilds it whole when the warehouse no longer
 holds the document it last read (a restored backup). Deleting the file loses nothing. It is
 read and written with the warehouse opened read-only, in short chunks, so a long build never
-holds the writer's lock for more than a chunk.
+holds the writer's lock for more than a chunk. Searching only reads it, so an analyst who may
+read but not write the warehouse's folder searches an index the operator's runs keep current.
 
 Matching is by whole words in order, ignoring case, punctuation and Latin diacritics (Tajik's
 own letters stay distinct: корӣ is not кори), with ё read as е (Russian writes both); a word
@@ -19,6 +20,7 @@ ending in `*` is a prefix.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -40,6 +42,9 @@ SCHEME = 1
 CHUNK = 2_000
 # Seconds to wait for another process's catch-up (SQLite's lock) or a writer's commit.
 WAIT = 60.0
+# SQLite's page cache for a catch-up (KiB): a chunk's changes (~10 MB of real texts) stay in
+# memory until its commit, and searches go on reading the index until then.
+CACHE_KB = 65_536
 
 
 class SearchUnavailable(RuntimeError):
@@ -52,6 +57,7 @@ class CatchUp:
     rebuilt: bool      # the index no longer matched the warehouse and was rebuilt whole
     documents: int     # documents in the index now
     seconds: float
+    behind: int = 0    # documents stored since, left out: the index is not writable here
 
 
 def index_path(db_path: Path) -> Path:
@@ -84,12 +90,24 @@ def fts_query(phrases: Sequence[str]) -> str:
     return " OR ".join(f"({p})" for p in parts)
 
 
-def _open(path: Path, wait: float = WAIT) -> sqlite3.Connection:
-    con = sqlite3.connect(path, timeout=wait, isolation_level=None)
+def _open(path: Path, wait: float = WAIT, write: bool = True) -> sqlite3.Connection:
+    """The index, to bring up to date (`write`: created if missing) or only to read."""
     try:
-        con.execute("PRAGMA journal_mode = WAL")       # searches read while a catch-up writes
-        con.execute("PRAGMA synchronous = NORMAL")     # derived data: rebuilt if ever lost
-        con.executescript(sql("search_index_schema"))
+        con = sqlite3.connect(path if write else path.resolve().as_uri() + "?mode=ro",
+                              uri=not write, timeout=wait, isolation_level=None)
+    except sqlite3.DatabaseError as exc:
+        raise SearchUnavailable(f"cannot open the search index {path}: {exc}") from exc
+    try:
+        if write:
+            # A rollback journal, not WAL: a reader who may not write the folder can open it
+            # (WAL needs its -shm file, which only a writer creates). An index built as WAL
+            # by an earlier release is converted here.
+            con.execute("PRAGMA journal_mode = DELETE")
+            con.execute("PRAGMA synchronous = NORMAL")     # derived data: rebuilt if ever lost
+            con.execute(f"PRAGMA cache_size = -{CACHE_KB}")
+            con.executescript(sql("search_index_schema"))
+        else:
+            con.execute("SELECT count(*) FROM indexed").fetchone()
     except sqlite3.DatabaseError as exc:
         con.close()
         if "fts5" in str(exc).lower():
@@ -101,6 +119,14 @@ def _open(path: Path, wait: float = WAIT) -> sqlite3.Connection:
                                 "record: delete it, and the next search builds it again)"
                                 ) from exc
     return con
+
+
+def writable(path: Path) -> bool:
+    """Whether this user may bring the index at `path` up to date: write the file (or create
+    it) and its folder (SQLite's rollback journal goes beside it)."""
+    folder = path.parent
+    return os.access(folder, os.W_OK | os.X_OK) and (
+        not path.exists() or os.access(path, os.R_OK | os.W_OK))
 
 
 @contextmanager
@@ -125,6 +151,15 @@ def _set_state(con: sqlite3.Connection, last_id: int, last_hash: str | None,
                 (SCHEME, last_id, last_hash, documents))
 
 
+def _still_matches(duck: duckdb.DuckDBPyConnection, scheme: int, last_id: int,
+                   last_hash: str | None) -> bool:
+    """Whether an index built so and last reading `last_id` (whose text_hash was
+    `last_hash`) still describes this warehouse: not when a restored backup no longer holds
+    that document, or holds another under its id."""
+    return not last_id or (scheme == SCHEME and duck.execute(
+        "SELECT text_hash FROM doc WHERE id = $id", {"id": last_id}).fetchall() == [(last_hash,)])
+
+
 class IndexOutdated(RuntimeError):
     """The index no longer matches the warehouse and must be rebuilt whole, which the caller
     did not allow (an ingest run's housekeeping leaves that to the next search)."""
@@ -140,15 +175,15 @@ def catch_up(db_path: Path, path: Path | None = None, chunk: int = CHUNK,
     catch-up's on the index."""
     started = time.perf_counter()
     path = path or index_path(db_path)
+    if not writable(path):
+        return _as_it_is(db_path, path, wait, started)
     read, rebuilt = 0, False
     with closing(_open(path, wait)) as con:
         while True:
             with _write_lock(con):
                 scheme, last_id, last_hash, documents = _state(con)
                 with opened(db_path, read_only=True, retry_seconds=wait) as duck:
-                    if last_id and (scheme != SCHEME or duck.execute(
-                            "SELECT text_hash FROM doc WHERE id = $id", {"id": last_id}
-                    ).fetchall() != [(last_hash,)]):
+                    if not _still_matches(duck, scheme, last_id, last_hash):
                         if not rebuild:
                             raise IndexOutdated(
                                 f"the search index {path} no longer matches the warehouse "
@@ -177,11 +212,33 @@ def catch_up(db_path: Path, path: Path | None = None, chunk: int = CHUNK,
                    seconds=time.perf_counter() - started)
 
 
+def _as_it_is(db_path: Path, path: Path, wait: float, started: float) -> CatchUp:
+    """`catch_up` for a user who may not write the index: how far behind the warehouse it
+    is; SearchUnavailable when it is missing or no longer matches the warehouse (its ids may
+    then name other documents)."""
+    who = (f"whoever may write {path.parent} (the user migwatch runs as) must run "
+           "`migwatch search` once")
+    if not path.exists():
+        raise SearchUnavailable(f"there is no search index yet and you may not create one in "
+                                f"{path.parent}: {who} to build it")
+    with closing(_open(path, wait, write=False)) as con:
+        scheme, last_id, last_hash, documents = _state(con)
+    with opened(db_path, read_only=True, retry_seconds=wait) as duck:
+        if not _still_matches(duck, scheme, last_id, last_hash):
+            raise SearchUnavailable(f"the search index {path} no longer matches the warehouse "
+                                    f"(restored from an older copy?) or this migwatch, and you "
+                                    f"may not rebuild it: {who}")
+        row = duck.execute("SELECT count(*) FROM doc WHERE id > $id", {"id": last_id}
+                           ).fetchone()
+    return CatchUp(read=0, rebuilt=False, documents=documents,
+                   seconds=time.perf_counter() - started, behind=int(row[0]) if row else 0)
+
+
 def matching_ids(phrases: Sequence[str], db_path: Path, path: Path | None = None) -> list[int]:
     """Ids of the documents in the index matching any of `phrases` (see `fts_query`). The
-    index as it is: `catch_up` first for what was stored since."""
+    index as it is, only read: `catch_up` first for what was stored since."""
     query = fts_query(phrases)
-    with closing(_open(path or index_path(db_path))) as con:
+    with closing(_open(path or index_path(db_path), write=False)) as con:
         return [r[0] for r in con.execute(
             "SELECT rowid FROM doc_words WHERE doc_words MATCH ? ORDER BY rowid", (query,))]
 
