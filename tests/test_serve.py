@@ -81,11 +81,34 @@ def _dockerfile_command(instruction: str) -> list[str]:
     return [str(Path(sys.executable).parent / argv[0]), *argv[1:]]  # the venv's console script
 
 
+def _run_served_digest(db_path: Path, timeout: float = 180) -> str:
+    """Start a run of the served digest deployment through serve's Prefect API, as the UI's
+    "Run" button does, and wait for its final state's type."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.serve_state import served_api
+
+    served, why = served_api(db_path)
+    assert served is not None, why
+    with temporary_settings({PREFECT_API_URL: served.api_url}), \
+            get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("migwatch-digest/digest")
+        run = client.create_flow_run_from_deployment(deployment.id)
+        deadline = time.monotonic() + timeout
+        while not ((state := client.read_flow_run(run.id).state) and state.is_final()):
+            assert time.monotonic() < deadline, f"the served digest is still {state}"
+            time.sleep(0.5)
+    return state.type.value
+
+
 @pytest.mark.slow
 def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_sigterm(
         demo_cfg: Path, db_path: Path, tmp_path: Path) -> None:
     """The Dockerfile's CMD and HEALTHCHECK, run outside a container with the image's
-    MIGWATCH_CONFIG/MIGWATCH_DB pointing at the replica config and a temporary warehouse."""
+    MIGWATCH_CONFIG/MIGWATCH_DB pointing at the replica config and a temporary warehouse; a
+    scheduled ingest, then a digest run started through the API, each forked from serve's
+    fork server."""
     cmd, check = _dockerfile_command("CMD"), _dockerfile_command("HEALTHCHECK")
     assert cmd[1:] == ["serve"] and check[1:] == ["health"]
     with demo_cfg.open("a", encoding="utf-8") as fh:
@@ -109,6 +132,7 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
             assert time.monotonic() < deadline, "no scheduled ingest stored articles"
             time.sleep(1)
         during = subprocess.run(check, env=env, capture_output=True, text=True, timeout=120)
+        digest = _run_served_digest(db_path)
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=90)
     finally:
@@ -116,6 +140,8 @@ def test_image_command_serves_scheduled_ingest_passes_healthcheck_and_stops_on_s
             proc.kill()
             proc.wait()
     output = (tmp_path / "serve.log").read_text("utf-8")
+    assert digest == "COMPLETED", output[-3000:]
+    assert list((tmp_path / "outbox").glob("*.eml")), "the served digest wrote no email"
     assert during.returncode == 0 and "readable, last ingest" in during.stdout, during
     # serve's own Prefect server, found through the state file it keeps beside the warehouse
     assert re.search(r"Prefect API http://127\.0\.0\.1:\d+/api: ok", during.stdout), during
