@@ -1,8 +1,9 @@
 """Prefect overhead: the same ingest as plain function calls and as a Prefect flow.
 
 Both ingest into a fresh warehouse with the very functions the flow's tasks wrap (`task.fn`),
-the same [runner] workers, the same thread fan-out for fetching and the same writer (ready
-outlets stored together, in configuration order). Two replicas:
+the same [runner] workers, the same thread fan-out for fetching, the same writer (ready
+outlets stored together, in configuration order) and the same housekeeping after the run
+(operator alerts: `oncall.after_ingest_run`). Two replicas:
   demo   the bundled replica (six outlets, 19 pages), --repeat times each, alternating;
   large  bench/big_replica.py (--pages article pages of real news pages' weight, 8 outlets,
          [runner] default: worker processes), --repeat-large times each, alternating.
@@ -37,6 +38,7 @@ from bench.big_replica import BigReplica
 from flows import tasks
 from flows.heap import frozen_heap
 from flows.ingest import ingest_flow, run_status
+from flows.oncall import after_ingest_run
 from flows.replica.server import SITE, ReplicaServer, demo_config
 from flows.runners import open_builder
 from flows.settings import load_settings
@@ -63,6 +65,7 @@ def plain_ingest(config: Path, db: Path) -> int:
             summaries += tasks.store_harvests.fn(db, ready, run_id, settings)
         tasks.use_workers(run_id, None, 0)
     tasks.finish_run.fn(db, run_id, run_status(summaries), {})
+    after_ingest_run(db, settings)   # the flow's housekeeping: operator alerts, pruning
     return sum(s.new_articles for s in summaries)
 
 
