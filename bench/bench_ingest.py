@@ -202,11 +202,12 @@ class FloorAlongside:
         return pages, cpu, wall
 
 
-def ingest(rep: BigReplica, tmp: Path, name: str, runner: str, beside: FloorAlongside | None
+def ingest(rep: BigReplica, tmp: Path, name: str, runner: str, beside: FloorAlongside | None,
+           skip: list[int]
            ) -> tuple[float, int, int, dict[str, float], tuple[int, float, float] | None]:
+    """`skip`: the processes that are not the run's (the replica's, the floor beside it)."""
     cfg = tmp / f"{name}.toml"
     cfg.write_text(rep.config_text(runner), encoding="utf-8")
-    skip = [rep.process.pid or 0] + ([beside.process.pid or 0] if beside else [])
     cpu = cpu_by_role(skip)
     if beside:
         beside.start()
@@ -282,15 +283,16 @@ def main(argv: list[str] | None = None) -> int:
             for i, (label, cpus, runner) in enumerate(runs * max(1, args.repeat)):
                 if cpus == one and i // len(runs) % 2:   # every other series: the CPUs swap
                     cpus = other
-                mine, rest = (cpus, ALL_CPUS - cpus) if cpus != ALL_CPUS else (cpus, cpus)
+                rest = ALL_CPUS - cpus or ALL_CPUS   # the replica's servers' CPUs
                 # One core: the floor runs beside the run, on the other CPU.
-                beside = FloorAlongside(bodies, min(rest)) if mine != ALL_CPUS else None
+                beside = FloorAlongside(bodies, min(rest)) if cpus != ALL_CPUS else None
                 skip = [rep.process.pid or 0] + ([beside.process.pid or 0] if beside else [])
-                pin(mine, skip=skip)
+                pin(cpus, skip=skip)
                 rep.pin_servers(rest)
-                took, stored, dups, cpu, same_time = ingest(rep, tmp, f"run{i}", runner, beside)
+                took, stored, dups, cpu, same_time = ingest(rep, tmp, f"run{i}", runner, beside,
+                                                            skip)
                 pin(ALL_CPUS, skip=[rep.process.pid or 0])
-                where = f" (CPU {min(mine)})" if mine != ALL_CPUS else ""
+                where = f" (CPU {min(cpus)})" if cpus != ALL_CPUS else ""
                 print(f"ingest flow, {label}{where}, {runner.replace(chr(10), ', '):<30} "
                       f"{took:6.1f} s = {stored / took:5.1f} pages/s [{stored} stored, {dups} "
                       f"duplicates; CPU s: " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{beside_rate:5.1f} pages/s", flush=True)
                 floors.append(floor_rate())
                 base = (floors[-2] + floors[-1]) / 2
-                results.append((label, mine != ALL_CPUS, runner, stored / took, base,
+                results.append((label, cpus != ALL_CPUS, runner, stored / took, base,
                                 beside_rate))
         # After the runs, with Prefect's API and the replica stopped: forking this process
         # then copies no thread of theirs.
@@ -325,9 +327,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.repeat > 1:
             print(f"median of {args.repeat} (before/after floors; floor beside the run):")
             for label, _cpus, runner in runs:
-                mine = [r for r in results if (r[0], r[2]) == (label, runner)]
-                ratios = [rate / base for _l, _s, _r, rate, base, _b in mine]
-                held = [rate / b for _l, _s, _r, rate, _base, b in mine if b]
+                these = [r for r in results if (r[0], r[2]) == (label, runner)]
+                ratios = [rate / base for _l, _s, _r, rate, base, _b in these]
+                held = [rate / b for _l, _s, _r, rate, _base, b in these if b]
                 print(f"  {label}, {runner.replace(chr(10), ', '):<30} "
                       f"{statistics.median(ratios):4.2f} x floor ("
                       + ", ".join(f"{r:.2f}" for r in ratios) + ")"
